@@ -1,0 +1,326 @@
+//! The one Identity every credential resolves into, and the resolution itself.
+//!
+//! The middleware parses what a request presents and leaves an [`AuthContext`] in its
+//! extensions; the credential is checked only when a handler or guard asks, once per request.
+//! Public routes therefore never pay for (or fail on) a stale credential they do not need.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::OnceCell;
+
+use super::basic::{cache_key, check_password, PasswordFailure};
+use super::credentials::Presented;
+use super::scopes::{ScopeSet, READ_SCOPES};
+use super::session::hash_session_cookie;
+use crate::error::{ApiError, Challenge};
+use crate::state::AppState;
+use crate::store::User;
+
+/// A session is marked used at most this often, so that reads do not all become writes.
+const SESSION_TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// How the credential of an identity was presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    Session,
+    Basic,
+    Jwt,
+    ClientToken,
+    /// No credential, in kiosk mode: the read scopes and no user.
+    Kiosk,
+}
+
+impl CredentialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Session => "session",
+            CredentialKind::Basic => "basic",
+            CredentialKind::Jwt => "jwt",
+            CredentialKind::ClientToken => "client_token",
+            CredentialKind::Kiosk => "kiosk",
+        }
+    }
+
+    /// Whether a 403 for this credential carries a bearer `insufficient_scope` challenge.
+    pub fn is_bearer(self) -> bool {
+        matches!(self, CredentialKind::Jwt | CredentialKind::ClientToken)
+    }
+}
+
+/// The session behind a session identity.
+#[derive(Clone, Debug)]
+pub struct SessionRef {
+    pub id: i64,
+    /// Set when this request extended the session, so its cookie is sent again with the
+    /// new lifetime.
+    pub renewed_max_age_secs: Option<i64>,
+}
+
+/// Who is calling, how, and with which scopes.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub kind: CredentialKind,
+    pub scopes: ScopeSet,
+    /// Absent only for the kiosk identity.
+    pub user: Option<Arc<User>>,
+    pub session: Option<SessionRef>,
+}
+
+impl Identity {
+    /// The calling user; the kiosk identity has none and is refused like an anonymous caller.
+    pub fn user(&self) -> Result<&User, ApiError> {
+        self.user
+            .as_deref()
+            .ok_or_else(|| ApiError::not_authenticated(Challenge::Bearer))
+    }
+
+    pub fn user_id(&self) -> Option<i64> {
+        self.user.as_ref().map(|user| user.id)
+    }
+
+    pub fn session_id(&self) -> Option<i64> {
+        self.session.as_ref().map(|session| session.id)
+    }
+
+    fn for_user(kind: CredentialKind, user: User) -> Identity {
+        Identity {
+            kind,
+            scopes: user.role.scopes(),
+            user: Some(Arc::new(user)),
+            session: None,
+        }
+    }
+}
+
+/// Why a presented credential was refused; cloneable so every extractor can report it.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub detail: &'static str,
+    pub challenge: Challenge,
+    /// Set when the refusal is a rate limit (429) rather than a bad credential (401).
+    pub retry_after_secs: Option<u64>,
+}
+
+impl Refusal {
+    fn new(detail: &'static str, challenge: Challenge) -> Refusal {
+        Refusal {
+            detail,
+            challenge,
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn to_error(&self) -> ApiError {
+        match self.retry_after_secs {
+            Some(retry_after_secs) => ApiError::TooManyRequests {
+                detail: "Too many failed attempts; try again later".to_owned(),
+                retry_after_secs,
+            },
+            None => ApiError::Unauthorized {
+                detail: self.detail.to_owned(),
+                challenge: self.challenge,
+            },
+        }
+    }
+}
+
+/// What the credential of a request resolved into.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// No credential. `stale_session` is set when a session cookie was sent but is no longer
+    /// valid, so the response clears it.
+    Anonymous {
+        stale_session: bool,
+    },
+    Authenticated(Identity),
+    Refused(Refusal),
+    /// The check itself failed (the database is down); a 500, never a 401.
+    Failed(Arc<anyhow::Error>),
+}
+
+impl Outcome {
+    pub fn identity(&self) -> Option<&Identity> {
+        match self {
+            Outcome::Authenticated(identity) => Some(identity),
+            _ => None,
+        }
+    }
+}
+
+/// The credential of one request and, once asked for, what it resolved into.
+pub struct AuthContext {
+    pub presented: Presented,
+    pub address: IpAddr,
+    outcome: OnceCell<Outcome>,
+}
+
+impl AuthContext {
+    pub fn new(presented: Presented, address: IpAddr) -> AuthContext {
+        AuthContext {
+            presented,
+            address,
+            outcome: OnceCell::new(),
+        }
+    }
+
+    /// Resolves the credential, at most once per request.
+    pub async fn resolve(&self, state: &AppState) -> &Outcome {
+        self.outcome
+            .get_or_init(|| resolve(state, &self.presented, self.address))
+            .await
+    }
+
+    /// The outcome if something already asked for it.
+    pub fn resolved(&self) -> Option<&Outcome> {
+        self.outcome.get()
+    }
+
+    /// The raw session cookie, when the request is cookie-based.
+    pub fn session_cookie(&self) -> Option<&str> {
+        match &self.presented {
+            Presented::Session(value) => Some(value.expose_secret()),
+            _ => None,
+        }
+    }
+}
+
+async fn resolve(state: &AppState, presented: &Presented, address: IpAddr) -> Outcome {
+    let result = match presented {
+        Presented::None => Ok(anonymous(state, false)),
+        Presented::Malformed { basic, reason } => {
+            tracing::debug!(reason, "unreadable authorization header");
+            let challenge = if *basic {
+                Challenge::Basic
+            } else {
+                Challenge::InvalidBearer
+            };
+            Ok(Outcome::Refused(Refusal::new(
+                "Not authenticated",
+                challenge,
+            )))
+        }
+        Presented::Basic { username, password } => {
+            resolve_basic(state, address, username, password).await
+        }
+        // Bearer tokens are resolved by the OAuth2 and client-token modules once they exist;
+        // until then no bearer value is valid.
+        Presented::ClientToken(_) | Presented::Jwt(_) => {
+            tracing::debug!("bearer tokens are not accepted by this server");
+            Ok(Outcome::Refused(Refusal::new(
+                "Not authenticated",
+                Challenge::InvalidBearer,
+            )))
+        }
+        Presented::Session(cookie) => resolve_session(state, cookie).await,
+    };
+    result.unwrap_or_else(|error| {
+        tracing::error!(error = %error, "credential check failed");
+        Outcome::Failed(Arc::new(error))
+    })
+}
+
+fn anonymous(state: &AppState, stale_session: bool) -> Outcome {
+    if !state.config.kiosk_mode {
+        return Outcome::Anonymous { stale_session };
+    }
+    let kiosk = Identity {
+        kind: CredentialKind::Kiosk,
+        scopes: READ_SCOPES,
+        user: None,
+        session: None,
+    };
+    Outcome::Authenticated(kiosk)
+}
+
+async fn resolve_basic(
+    state: &AppState,
+    address: IpAddr,
+    username: &str,
+    password: &SecretString,
+) -> anyhow::Result<Outcome> {
+    if state.config.disable_userpass_login {
+        tracing::debug!("basic credentials refused: password login is disabled");
+        return Ok(Outcome::Refused(Refusal::new(
+            "Not authenticated",
+            Challenge::Basic,
+        )));
+    }
+
+    let key = cache_key(&state.keys.basic_cache, username, password);
+    if let Some((user_id, credential_version)) = state.basic_cache.get(&key) {
+        let user = state.store.find_user(user_id).await?;
+        match user {
+            Some(user)
+                if user.enabled
+                    && user.credential_version == credential_version
+                    && user.username == username.to_lowercase() =>
+            {
+                return Ok(Outcome::Authenticated(Identity::for_user(
+                    CredentialKind::Basic,
+                    user,
+                )));
+            }
+            _ => state.basic_cache.remove(&key),
+        }
+    }
+
+    let refusal = match check_password(state, address, username, password).await {
+        Ok(user) => {
+            state.basic_cache.insert(key, &user);
+            return Ok(Outcome::Authenticated(Identity::for_user(
+                CredentialKind::Basic,
+                user,
+            )));
+        }
+        Err(PasswordFailure::Incorrect) => {
+            Refusal::new("Incorrect username or password", Challenge::Basic)
+        }
+        Err(PasswordFailure::Disabled) => Refusal::new("Disabled user", Challenge::Basic),
+        Err(PasswordFailure::Throttled { retry_after_secs }) => Refusal {
+            retry_after_secs: Some(retry_after_secs),
+            ..Refusal::new("Too many failed attempts", Challenge::Basic)
+        },
+        Err(PasswordFailure::Unavailable(error)) => return Err(anyhow::anyhow!("{error}")),
+    };
+    Ok(Outcome::Refused(refusal))
+}
+
+async fn resolve_session(state: &AppState, cookie: &SecretString) -> anyhow::Result<Outcome> {
+    let token_hash = hash_session_cookie(cookie.expose_secret());
+    let Some((session, user)) = state.store.find_session(&token_hash).await? else {
+        tracing::debug!("unknown session cookie");
+        return Ok(anonymous(state, true));
+    };
+
+    let now = Utc::now();
+    if session.is_expired(now) {
+        tracing::debug!(session.id = session.id, "expired session cookie");
+        state.store.delete_session(session.id).await?;
+        return Ok(anonymous(state, true));
+    }
+    if !user.enabled {
+        tracing::debug!(user.id = user.id, "session of a disabled user");
+        return Ok(anonymous(state, true));
+    }
+
+    let mut renewed_max_age_secs = None;
+    if (now - session.last_seen_at).num_seconds() >= SESSION_TOUCH_INTERVAL_SECS {
+        let idle = Duration::seconds(state.config.session_max_age_seconds as i64);
+        let idle_expires_at = (now + idle).min(session.absolute_expires_at);
+        state
+            .store
+            .touch_session(session.id, now, idle_expires_at)
+            .await?;
+        renewed_max_age_secs = Some((idle_expires_at - now).num_seconds().max(0));
+    }
+
+    let mut identity = Identity::for_user(CredentialKind::Session, user);
+    identity.session = Some(SessionRef {
+        id: session.id,
+        renewed_max_age_secs,
+    });
+    Ok(Outcome::Authenticated(identity))
+}

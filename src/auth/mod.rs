@@ -1,0 +1,17 @@
+//! Authentication and authorization: credentials, the Identity they resolve into, and the
+//! scope guards that routes declare.
+
+pub mod basic;
+pub mod client_address;
+pub mod credentials;
+pub mod guard;
+pub mod identity;
+pub mod keys;
+pub mod middleware;
+pub mod password;
+pub mod scopes;
+pub mod session;
+pub mod throttle;
+
+pub use guard::{require, Authorized};
+pub use identity::{CredentialKind, Identity};

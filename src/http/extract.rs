@@ -1,0 +1,183 @@
+//! Body extractors whose rejections use the API's error envelope.
+//!
+//! RomM's clients send the same endpoints JSON, urlencoded forms or multipart forms, so
+//! [`JsonOrForm`] accepts all three by `Content-Type`. Every rejection is a clear 4xx with
+//! `detail`: a syntax error is 400, a well-formed body with wrong fields is 422, an unknown
+//! content type is 415 and an oversized body is 413.
+
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::{header, HeaderMap};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// `axum::Json` with the API's rejections.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        match rejection {
+            JsonRejection::JsonDataError(error) => ApiError::Validation {
+                detail: describe_serde_error(&error.body_text()),
+                errors: Vec::new(),
+            },
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::BadRequest("Malformed JSON body".to_owned())
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "Expected a body with Content-Type: application/json".to_owned(),
+            ),
+            JsonRejection::BytesRejection(error) => body_error(&error),
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+fn body_error(error: &BytesRejection) -> ApiError {
+    if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest("The request body could not be read".to_owned())
+    }
+}
+
+/// Trims axum's prefix from serde's message so the detail names the field and the problem.
+fn describe_serde_error(text: &str) -> String {
+    let text = text.strip_prefix("Failed to deserialize the JSON body into the target type: ");
+    text.unwrap_or("Invalid request body").to_owned()
+}
+
+/// The body formats [`JsonOrForm`] understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    UrlEncoded,
+    Multipart,
+}
+
+impl BodyFormat {
+    /// The format named by the request's `Content-Type`, if it is one of ours.
+    pub fn of(headers: &HeaderMap) -> Option<BodyFormat> {
+        let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+        let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Some(BodyFormat::Json),
+            "application/x-www-form-urlencoded" => Some(BodyFormat::UrlEncoded),
+            "multipart/form-data" => Some(BodyFormat::Multipart),
+            _ => None,
+        }
+    }
+}
+
+/// A body given as JSON, an urlencoded form or a multipart form.
+#[derive(Debug)]
+pub struct JsonOrForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOrForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match BodyFormat::of(request.headers()) {
+            Some(BodyFormat::Json) => {
+                let bytes = read_bytes(request, state).await?;
+                parse_json(&bytes).map(JsonOrForm)
+            }
+            Some(BodyFormat::UrlEncoded) => {
+                let bytes = read_bytes(request, state).await?;
+                parse_form(&bytes).map(JsonOrForm)
+            }
+            Some(BodyFormat::Multipart) => {
+                let fields = read_multipart(request, state).await?;
+                let encoded = serde_urlencoded::to_string(&fields)
+                    .map_err(|_| ApiError::BadRequest("Unreadable form fields".to_owned()))?;
+                parse_form(encoded.as_bytes()).map(JsonOrForm)
+            }
+            None => Err(ApiError::UnsupportedMediaType(
+                "Expected application/json, application/x-www-form-urlencoded or \
+                 multipart/form-data"
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+/// The whole body, with the size cap reported as 413.
+pub async fn read_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|error| body_error(&error))
+}
+
+/// Parses a JSON body; syntax errors are 400, wrong fields 422.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_data() {
+            ApiError::Validation {
+                detail: format!("{path}: {inner}"),
+                errors: Vec::new(),
+            }
+        } else {
+            ApiError::BadRequest("Malformed JSON body".to_owned())
+        }
+    })
+}
+
+/// Parses an urlencoded body; any field problem is 422.
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_urlencoded::from_bytes(bytes).map_err(|error| ApiError::Validation {
+        detail: format!("Invalid form: {error}"),
+        errors: Vec::new(),
+    })
+}
+
+async fn read_multipart<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let invalid = || ApiError::BadRequest("Malformed multipart body".to_owned());
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|_| invalid())?;
+    let mut fields = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(|error| {
+        if error.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("Malformed multipart body".to_owned())
+        }
+    })? {
+        let Some(name) = field.name().map(str::to_owned) else {
+            continue;
+        };
+        let value = field.text().await.map_err(|_| invalid())?;
+        fields.push((name, value));
+    }
+    Ok(fields)
+}
+
+/// `axum::extract::Path` with the API's rejections: a segment of the wrong type is 422.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> ApiError {
+        ApiError::Validation {
+            detail: rejection.body_text(),
+            errors: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The storage trait, its records, and the choice of backend from the database URL.
+//!
+//! Handlers and services call named operations on `Arc<dyn Store>`; each backend keeps its
+//! own SQL dialect and migrations (`migrations/sqlite`, `migrations/postgres`). Every method
+//! is one unit of work: a method that writes more than once does so in one transaction.
+
+mod postgres;
+mod records;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+pub use records::{NewSession, NewUser, Session, User, UserUpdate};
+
+/// The ways a store operation can fail, as the API needs to tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("record not found")]
+    NotFound,
+    /// A uniqueness rule or a rule on the data's state was broken; the text is for users.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the server keeps, as named operations.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Returns the named setting, storing `candidate` first if none is stored yet.
+    ///
+    /// Concurrent callers with different candidates all get the one value that won.
+    async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String>;
+
+    async fn count_users(&self) -> StoreResult<i64>;
+
+    /// Creates a user; a taken username or email is a conflict.
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+
+    /// Creates the user only while no user exists, atomically across instances.
+    ///
+    /// Returns `None` when some user already exists.
+    async fn create_first_user(&self, user: NewUser) -> StoreResult<Option<User>>;
+
+    async fn find_user(&self, id: i64) -> StoreResult<Option<User>>;
+
+    /// Looks a user up by username, which is stored lower-case.
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+
+    /// Applies the changes; a change to the password, role or enabled flag revokes.
+    ///
+    /// Revoking bumps the user's credential version and ends every session of the user but
+    /// `keep_session`. Demoting or disabling the last enabled admin is a conflict and
+    /// changes nothing.
+    async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+        keep_session: Option<i64>,
+    ) -> StoreResult<User>;
+
+    /// Deletes the user with everything it owns; deleting the last enabled admin is a
+    /// conflict.
+    async fn delete_user(&self, id: i64) -> StoreResult<()>;
+
+    /// Records a successful password login, replacing the hash when it was upgraded.
+    ///
+    /// An upgraded hash verifies the same password, so it revokes nothing.
+    async fn record_login(
+        &self,
+        user_id: i64,
+        at: DateTime<Utc>,
+        upgraded_hash: Option<String>,
+    ) -> StoreResult<()>;
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
+
+    /// Finds a session with its user by the hash of the cookie value.
+    async fn find_session(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, User)>>;
+
+    /// Marks a session used now and pushes its idle expiry to `idle_expires_at`.
+    async fn touch_session(
+        &self,
+        session_id: i64,
+        at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    async fn delete_session(&self, session_id: i64) -> StoreResult<()>;
+
+    /// The user's sessions that have not expired, newest first.
+    async fn list_sessions(&self, user_id: i64, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
+
+    /// Ends the user's session with that public id; `false` when the user has none such.
+    async fn delete_user_session(&self, user_id: i64, public_id: &str) -> StoreResult<bool>;
+
+    /// Deletes sessions whose idle or absolute expiry has passed; returns how many.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Opens the database named by the URL, creating a SQLite file and its folder if missing,
+/// and applies pending migrations.
+pub async fn connect(database_url: &SecretString) -> anyhow::Result<Arc<dyn Store>> {
+    let url = database_url.expose_secret();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else {
+        anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://")
+    }
+}

@@ -1,0 +1,368 @@
+//! The PostgreSQL backend, for installations that scale out to several instances.
+//!
+//! Every rule that must hold across instances (one first user, never zero admins) is
+//! enforced with row locks or an advisory lock inside the transaction, never in memory.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, PgPool};
+
+use super::{NewSession, NewUser, Session, Store, StoreError, StoreResult, User, UserUpdate};
+use crate::auth::scopes::Role;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The columns of `users` in the order [`User`] reads them.
+const USER_COLUMNS: &str = "id, username, email, password_hash, role, enabled, \
+    credential_version, avatar_path, created_at, updated_at, last_login, last_active";
+
+/// The advisory lock that serialises first-run setup across instances.
+const FIRST_USER_LOCK: i64 = 0x726f_6d6d_0001;
+
+const SESSION_COLUMNS: &str = "id, public_id, user_id, created_at, last_seen_at, \
+    idle_expires_at, absolute_expires_at, user_agent, client_address";
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .context("cannot connect to PostgreSQL (DATABASE_URL)")?;
+        MIGRATIONS
+            .run(&pool)
+            .await
+            .context("cannot apply the PostgreSQL migrations")?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+/// Turns a broken unique constraint into a conflict the API can explain.
+fn conflict_on_unique(error: sqlx::Error) -> StoreError {
+    let Some(database_error) = error.as_database_error() else {
+        return error.into();
+    };
+    if !database_error.is_unique_violation() {
+        return error.into();
+    }
+    let constraint = database_error.constraint().unwrap_or_default();
+    if constraint == "users_username_key" {
+        StoreError::Conflict("Username already exists".to_owned())
+    } else if constraint == "users_email_unique" {
+        StoreError::Conflict("Email already exists".to_owned())
+    } else {
+        StoreError::Conflict("Already exists".to_owned())
+    }
+}
+
+async fn count_enabled_admins(connection: &mut PgConnection) -> StoreResult<i64> {
+    // Locking the admins' rows serialises every change that could remove the last one.
+    let admins: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND enabled FOR UPDATE")
+            .fetch_all(connection)
+            .await?;
+    Ok(admins.len() as i64)
+}
+
+async fn fetch_user(connection: &mut PgConnection, id: i64) -> StoreResult<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    Ok(sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(connection)
+        .await?)
+}
+
+/// Reads the user and locks its row until the transaction ends.
+async fn lock_user(connection: &mut PgConnection, id: i64) -> StoreResult<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE");
+    Ok(sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(connection)
+        .await?)
+}
+
+async fn insert_user(connection: &mut PgConnection, user: &NewUser) -> StoreResult<User> {
+    let now = Utc::now();
+    let sql = format!(
+        "INSERT INTO users (username, email, password_hash, role, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) RETURNING {USER_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(now)
+        .fetch_one(connection)
+        .await
+        .map_err(conflict_on_unique)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(candidate)
+            .execute(&self.pool)
+            .await?;
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(value)
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        let mut connection = self.pool.acquire().await?;
+        insert_user(&mut connection, &user).await
+    }
+
+    async fn create_first_user(&self, user: NewUser) -> StoreResult<Option<User>> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FIRST_USER_LOCK)
+            .execute(&mut *transaction)
+            .await?;
+        let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *transaction)
+            .await?;
+        if existing > 0 {
+            return Ok(None);
+        }
+        let created = insert_user(&mut transaction, &user).await?;
+        transaction.commit().await?;
+        Ok(Some(created))
+    }
+
+    async fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
+        let mut connection = self.pool.acquire().await?;
+        fetch_user(&mut connection, id).await
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        Ok(sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY id");
+        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+    }
+
+    async fn update_user(
+        &self,
+        id: i64,
+        update: UserUpdate,
+        keep_session: Option<i64>,
+    ) -> StoreResult<User> {
+        let mut transaction = self.pool.begin().await?;
+        let current = lock_user(&mut transaction, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+
+        let stays_admin = update.role.unwrap_or(current.role) == Role::Admin
+            && update.enabled.unwrap_or(current.enabled);
+        let is_active_admin = current.role == Role::Admin && current.enabled;
+        if is_active_admin && !stays_admin && count_enabled_admins(&mut transaction).await? <= 1 {
+            return Err(StoreError::Conflict(
+                "The last admin cannot be demoted or disabled".to_owned(),
+            ));
+        }
+
+        let revokes = update.revokes_credentials();
+        let sql = format!(
+            "UPDATE users SET \
+                username = COALESCE($2, username), \
+                email = CASE WHEN $3 THEN $4 ELSE email END, \
+                password_hash = COALESCE($5, password_hash), \
+                role = COALESCE($6, role), \
+                enabled = COALESCE($7, enabled), \
+                credential_version = credential_version + $8, \
+                updated_at = $9 \
+             WHERE id = $1 RETURNING {USER_COLUMNS}"
+        );
+        let updated: User = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(&update.username)
+            .bind(update.email.is_some())
+            .bind(update.email.clone().flatten())
+            .bind(&update.password_hash)
+            .bind(update.role.map(Role::as_str))
+            .bind(update.enabled)
+            .bind(i64::from(revokes))
+            .bind(Utc::now())
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(conflict_on_unique)?;
+
+        if revokes {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2")
+                .bind(id)
+                .bind(keep_session)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(updated)
+    }
+
+    async fn delete_user(&self, id: i64) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        let user = lock_user(&mut transaction, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let is_active_admin = user.role == Role::Admin && user.enabled;
+        if is_active_admin && count_enabled_admins(&mut transaction).await? <= 1 {
+            return Err(StoreError::Conflict(
+                "The last admin cannot be deleted".to_owned(),
+            ));
+        }
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn record_login(
+        &self,
+        user_id: i64,
+        at: DateTime<Utc>,
+        upgraded_hash: Option<String>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET last_login = $2, last_active = $2, \
+             password_hash = COALESCE($3, password_hash) WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(at)
+        .bind(upgraded_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<Session> {
+        let sql = format!(
+            "INSERT INTO sessions (public_id, token_hash, user_id, created_at, last_seen_at, \
+                idle_expires_at, absolute_expires_at, user_agent, client_address) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8) RETURNING {SESSION_COLUMNS}"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(&session.public_id)
+            .bind(&session.token_hash)
+            .bind(session.user_id)
+            .bind(session.created_at)
+            .bind(session.idle_expires_at)
+            .bind(session.absolute_expires_at)
+            .bind(&session.user_agent)
+            .bind(&session.client_address)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn find_session(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, User)>> {
+        let session: Option<Session> = sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(session) = session else {
+            return Ok(None);
+        };
+        let user = self.find_user(session.user_id).await?;
+        Ok(user.map(|user| (session, user)))
+    }
+
+    async fn touch_session(
+        &self,
+        session_id: i64,
+        at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut transaction = self.pool.begin().await?;
+        let user_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 \
+             WHERE id = $1 RETURNING user_id",
+        )
+        .bind(session_id)
+        .bind(at)
+        .bind(idle_expires_at)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        if let Some(user_id) = user_id {
+            sqlx::query("UPDATE users SET last_active = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(at)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, session_id: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_sessions(&self, user_id: i64, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions \
+             WHERE user_id = $1 AND idle_expires_at > $2 AND absolute_expires_at > $2 \
+             ORDER BY created_at DESC, id DESC"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn delete_user_session(&self, user_id: i64, public_id: &str) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND public_id = $2")
+            .bind(user_id)
+            .bind(public_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
