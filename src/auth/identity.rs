@@ -12,7 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
 use super::basic::{cache_key, check_password, PasswordFailure};
-use super::credentials::Presented;
+use axum::http::HeaderMap;
+
+use super::credentials::{cookie, Presented, SESSION_COOKIE};
 use super::scopes::{ScopeSet, READ_SCOPES};
 use super::session::hash_session_cookie;
 use crate::error::{ApiError, Challenge};
@@ -154,14 +156,20 @@ impl Outcome {
 pub struct AuthContext {
     pub presented: Presented,
     pub address: IpAddr,
+    /// The browser's session cookie, even when an `Authorization` header decides instead.
+    browser_session: Option<SecretString>,
     outcome: OnceCell<Outcome>,
 }
 
 impl AuthContext {
-    pub fn new(presented: Presented, address: IpAddr) -> AuthContext {
+    pub fn new(headers: &HeaderMap, address: IpAddr) -> AuthContext {
+        let browser_session = cookie(headers, SESSION_COOKIE)
+            .filter(|value| !value.is_empty())
+            .map(SecretString::from);
         AuthContext {
-            presented,
+            presented: Presented::from_headers(headers),
             address,
+            browser_session,
             outcome: OnceCell::new(),
         }
     }
@@ -178,12 +186,19 @@ impl AuthContext {
         self.outcome.get()
     }
 
-    /// The raw session cookie, when the request is cookie-based.
+    /// The raw session cookie, when the session cookie is the request's credential.
     pub fn session_cookie(&self) -> Option<&str> {
         match &self.presented {
             Presented::Session(value) => Some(value.expose_secret()),
             _ => None,
         }
+    }
+
+    /// The raw session cookie the browser holds, whatever decides the request.
+    pub fn browser_session_cookie(&self) -> Option<&str> {
+        self.browser_session
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
     }
 }
 

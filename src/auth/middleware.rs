@@ -15,7 +15,7 @@ use axum::response::Response;
 use secrecy::SecretString;
 
 use super::client_address::client_address;
-use super::credentials::{cookie, Presented, CSRF_COOKIE, SESSION_COOKIE};
+use super::credentials::{cookie, CSRF_COOKIE, SESSION_COOKIE};
 use super::identity::{AuthContext, Outcome};
 use crate::state::AppState;
 
@@ -37,9 +37,8 @@ pub async fn identity_middleware(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
     let address = client_address(peer, request.headers(), &state.config.trusted_proxies);
-    let presented = Presented::from_headers(request.headers());
     let request_headers = request.headers().clone();
-    let context = Arc::new(AuthContext::new(presented, address));
+    let context = Arc::new(AuthContext::new(&request_headers, address));
     request.extensions_mut().insert(context.clone());
 
     let mut response = next.run(request).await;
@@ -82,7 +81,7 @@ fn maintain_cookies(
 ) {
     let policy = state.cookie_policy();
     let handler_set_session = sets_cookie(response, SESSION_COOKIE);
-    let mut session_cookie = context.session_cookie();
+    let mut session_cookie = context.browser_session_cookie();
 
     if !handler_set_session {
         match context.resolved() {
@@ -98,7 +97,7 @@ fn maintain_cookies(
                     .session
                     .as_ref()
                     .and_then(|session| session.renewed_max_age_secs);
-                if let (Some(max_age), Some(value)) = (renewed, session_cookie) {
+                if let (Some(max_age), Some(value)) = (renewed, context.session_cookie()) {
                     let value = SecretString::from(value);
                     let cookie = policy.session_cookie(&value, max_age);
                     response.headers_mut().append(header::SET_COOKIE, cookie);

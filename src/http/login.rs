@@ -121,7 +121,7 @@ async fn sign_in(context: Arc<AuthContext>, state: AppState, request: Request) -
     };
 
     // A new session id at every login; the one the browser had is ended, never reused.
-    if let Some(old_cookie) = context.session_cookie() {
+    if let Some(old_cookie) = context.browser_session_cookie() {
         if let Some((old, _)) = state
             .store
             .find_session(&hash_session_cookie(old_cookie))

@@ -1,0 +1,10 @@
+//! The integration suite: every test runs against the real router on SQLite and PostgreSQL.
+
+mod harness;
+
+mod basic;
+mod heartbeat;
+mod protection;
+mod route_matrix;
+mod sessions;
+mod users;
