@@ -96,6 +96,14 @@ pub enum ApiError {
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
 
+    /// A token-endpoint failure: RFC 6749's `error` code beside RomM's `detail`.
+    #[error("oauth {code}: {description}")]
+    OAuth {
+        status: StatusCode,
+        code: &'static str,
+        description: String,
+    },
+
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -143,6 +151,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::OAuth { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -159,6 +168,12 @@ pub struct ErrorBody {
     /// Per-field problems, on a 422.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// The RFC 6749 error code, on token-endpoint failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    /// The same text as `detail`, under RFC 6749's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
 }
 
 impl ErrorBody {
@@ -167,6 +182,8 @@ impl ErrorBody {
             detail: detail.into(),
             missing_scopes: None,
             errors: None,
+            error: None,
+            error_description: None,
         }
     }
 }
@@ -216,6 +233,20 @@ impl IntoResponse for ApiError {
             | ApiError::BadRequest(detail)
             | ApiError::UnsupportedMediaType(detail) => ErrorBody::detail(detail),
             ApiError::PayloadTooLarge => ErrorBody::detail("Request body too large"),
+            ApiError::OAuth {
+                status,
+                code,
+                description,
+            } => {
+                if status == StatusCode::UNAUTHORIZED {
+                    challenge = Some(HeaderValue::from_static(Challenge::Bearer.header_value()));
+                }
+                ErrorBody {
+                    error: Some(code),
+                    error_description: Some(description.clone()),
+                    ..ErrorBody::detail(description)
+                }
+            }
             ApiError::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "request failed");
                 ErrorBody::detail("Internal Server Error")

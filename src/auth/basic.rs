@@ -3,8 +3,8 @@
 //!
 //! The cache is keyed by an HMAC of the username and password under a key of its own, so it
 //! holds nothing that could be replayed or cracked offline. An entry remembers the user's
-//! credential version: any password, role or enabled change bumps it, and the next request
-//! with the old entry misses and verifies afresh.
+//! credential version (bumped by a password or enabled change) and role: when either differs
+//! from the stored user, the entry is dropped and the next request verifies afresh.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::keys::Key;
 use super::password::Verification;
+use super::scopes::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::User;
@@ -99,6 +100,7 @@ pub async fn check_password(
 struct CachedCredential {
     user_id: i64,
     credential_version: i64,
+    role: Role,
     verified_at: Instant,
 }
 
@@ -117,12 +119,21 @@ pub fn cache_key(key: &Key, username: &str, password: &SecretString) -> [u8; 32]
 }
 
 impl BasicCache {
-    /// The user id and credential version remembered for this key, if still fresh.
-    pub fn get(&self, key: &[u8; 32]) -> Option<(i64, i64)> {
+    /// The user id remembered for this key, if the entry is fresh.
+    pub fn user_id(&self, key: &[u8; 32]) -> Option<i64> {
         let entries = self.entries.lock().expect("basic cache lock");
         let entry = entries.get(key)?;
-        (entry.verified_at.elapsed() < CACHE_TTL)
-            .then_some((entry.user_id, entry.credential_version))
+        (entry.verified_at.elapsed() < CACHE_TTL).then_some(entry.user_id)
+    }
+
+    /// Whether the entry still describes `user` as it is stored now.
+    pub fn still_matches(&self, key: &[u8; 32], user: &User) -> bool {
+        let entries = self.entries.lock().expect("basic cache lock");
+        entries.get(key).is_some_and(|entry| {
+            entry.user_id == user.id
+                && entry.credential_version == user.credential_version
+                && entry.role == user.role
+        })
     }
 
     pub fn insert(&self, key: [u8; 32], user: &User) {
@@ -133,6 +144,7 @@ impl BasicCache {
         let entry = CachedCredential {
             user_id: user.id,
             credential_version: user.credential_version,
+            role: user.role,
             verified_at: Instant::now(),
         };
         entries.insert(key, entry);

@@ -11,6 +11,7 @@ use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OnceCell;
 
+use super::access_token::{AccessTokens, Rejection};
 use super::basic::{cache_key, check_password, PasswordFailure};
 use axum::http::HeaderMap;
 
@@ -220,10 +221,10 @@ async fn resolve(state: &AppState, presented: &Presented, address: IpAddr) -> Ou
         Presented::Basic { username, password } => {
             resolve_basic(state, address, username, password).await
         }
-        // Bearer tokens are resolved by the OAuth2 and client-token modules once they exist;
-        // until then no bearer value is valid.
-        Presented::ClientToken(_) | Presented::Jwt(_) => {
-            tracing::debug!("bearer tokens are not accepted by this server");
+        Presented::Jwt(token) => resolve_access_token(state, token).await,
+        // Client API tokens are resolved once that module exists; until then none is valid.
+        Presented::ClientToken(_) => {
+            tracing::debug!("client API tokens are not accepted by this server");
             Ok(Outcome::Refused(Refusal::new(
                 "Not authenticated",
                 Challenge::InvalidBearer,
@@ -265,12 +266,12 @@ async fn resolve_basic(
     }
 
     let key = cache_key(&state.keys.basic_cache, username, password);
-    if let Some((user_id, credential_version)) = state.basic_cache.get(&key) {
+    if let Some(user_id) = state.basic_cache.user_id(&key) {
         let user = state.store.find_user(user_id).await?;
         match user {
             Some(user)
                 if user.enabled
-                    && user.credential_version == credential_version
+                    && state.basic_cache.still_matches(&key, &user)
                     && user.username == username.to_lowercase() =>
             {
                 return Ok(Outcome::Authenticated(Identity::for_user(
@@ -301,6 +302,55 @@ async fn resolve_basic(
         Err(PasswordFailure::Unavailable(error)) => return Err(anyhow::anyhow!("{error}")),
     };
     Ok(Outcome::Refused(refusal))
+}
+
+async fn resolve_access_token(state: &AppState, token: &SecretString) -> anyhow::Result<Outcome> {
+    let tokens = AccessTokens {
+        key: &state.keys.access_token,
+    };
+    let refuse = |detail| {
+        Ok(Outcome::Refused(Refusal::new(
+            detail,
+            Challenge::InvalidBearer,
+        )))
+    };
+    let claims = match tokens.verify(token.expose_secret()) {
+        Ok(claims) => claims,
+        Err(Rejection::Expired) => {
+            tracing::debug!("expired access token");
+            return refuse("Token expired");
+        }
+        Err(Rejection::Invalid) => {
+            tracing::debug!("access token with a bad signature, algorithm or claims");
+            return refuse("Not authenticated");
+        }
+    };
+    let (Ok(user_id), Ok(scopes)) = (
+        claims.sub.parse::<i64>(),
+        ScopeSet::parse(claims.scopes.split_whitespace()),
+    ) else {
+        tracing::warn!("access token signed by us with unreadable claims");
+        return refuse("Not authenticated");
+    };
+
+    let Some(user) = state.store.find_user(user_id).await? else {
+        tracing::debug!(user.id = user_id, "access token of a deleted user");
+        return refuse("Not authenticated");
+    };
+    if !user.enabled || user.credential_version != claims.ver {
+        tracing::debug!(
+            user.id = user_id,
+            "access token revoked by a password or enabled change"
+        );
+        return refuse("Not authenticated");
+    }
+
+    let effective = scopes.intersection(user.role.scopes());
+    let identity = Identity {
+        scopes: effective,
+        ..Identity::for_user(CredentialKind::Jwt, user)
+    };
+    Ok(Outcome::Authenticated(identity))
 }
 
 async fn resolve_session(state: &AppState, cookie: &SecretString) -> anyhow::Result<Outcome> {

@@ -1,6 +1,7 @@
 //! Authentication and authorization: credentials, the Identity they resolve into, and the
 //! scope guards that routes declare.
 
+pub mod access_token;
 pub mod basic;
 pub mod client_address;
 pub mod credentials;

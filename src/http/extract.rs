@@ -143,7 +143,8 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-async fn read_multipart<S: Send + Sync>(
+/// The text fields of a multipart body, in order.
+pub async fn read_multipart<S: Send + Sync>(
     request: Request,
     state: &S,
 ) -> Result<Vec<(String, String)>, ApiError> {

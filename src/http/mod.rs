@@ -5,6 +5,7 @@ pub mod extract;
 pub mod heartbeat;
 pub mod login;
 pub mod sessions;
+pub mod token;
 pub mod users;
 
 use std::time::Duration;
@@ -41,6 +42,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(heartbeat::router())
         .merge(login::router())
         .merge(sessions::router())
+        .merge(token::router())
         .merge(users::router())
 }
 

@@ -328,7 +328,7 @@ async fn update_user(
     } else {
         None
     };
-    let revokes = update.revokes_credentials();
+    let revokes = update.ends_sessions();
     let user = state.store.update_user(id, update, keep_session).await?;
     if revokes {
         tracing::info!(

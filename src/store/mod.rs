@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-pub use records::{NewSession, NewUser, Session, User, UserUpdate};
+pub use records::{
+    NewRefreshGrant, NewRefreshToken, NewSession, NewUser, RefreshGrant, RefreshTokenRecord,
+    Rotation, Session, User, UserUpdate,
+};
 
 /// The ways a store operation can fail, as the API needs to tell them apart.
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +63,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_users(&self) -> StoreResult<Vec<User>>;
 
-    /// Applies the changes; a change to the password, role or enabled flag revokes.
+    /// Applies the changes, revoking what [`UserUpdate::ends_sessions`] and
+    /// [`UserUpdate::bumps_credential_version`] say.
     ///
-    /// Revoking bumps the user's credential version and ends every session of the user but
-    /// `keep_session`. Demoting or disabling the last enabled admin is a conflict and
-    /// changes nothing.
+    /// Ended sessions are all of the user's but `keep_session`. Demoting or disabling the
+    /// last enabled admin is a conflict and changes nothing.
     async fn update_user(
         &self,
         id: i64,
@@ -109,6 +112,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes sessions whose idle or absolute expiry has passed; returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Stores a new password grant with its first refresh token; returns the grant id.
+    async fn create_refresh_grant(&self, grant: NewRefreshGrant) -> StoreResult<i64>;
+
+    /// Finds a refresh token with its grant by the token's hash, without changing anything.
+    async fn find_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<RefreshTokenRecord>>;
+
+    /// Consumes a live refresh token and stores its replacement in the same grant.
+    ///
+    /// Exactly one of several concurrent calls with the same token rotates it, also across
+    /// instances; a token presented after it was consumed revokes its whole grant.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &[u8],
+        replacement: NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Rotation>;
+
+    /// Revokes a grant and so every refresh token of it.
+    async fn revoke_refresh_grant(&self, grant_id: i64) -> StoreResult<()>;
+
+    /// Deletes grants that expired or were revoked, with their tokens; returns how many.
+    async fn delete_dead_refresh_grants(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Opens the database named by the URL, creating a SQLite file and its folder if missing,

@@ -68,9 +68,19 @@ pub struct UserUpdate {
 }
 
 impl UserUpdate {
-    /// Whether applying this update must revoke the user's sessions and tokens.
-    pub fn revokes_credentials(&self) -> bool {
+    /// Whether applying this update ends the user's sessions: a password, role or enabled
+    /// change.
+    pub fn ends_sessions(&self) -> bool {
         self.password_hash.is_some() || self.role.is_some() || self.enabled.is_some()
+    }
+
+    /// Whether it also bumps the credential version, revoking OAuth2 access and refresh
+    /// tokens: a password or enabled change.
+    ///
+    /// A role change does not: bearer tokens are intersected with the current role on every
+    /// request, so a demotion shrinks them at once without ending them.
+    pub fn bumps_credential_version(&self) -> bool {
+        self.password_hash.is_some() || self.enabled.is_some()
     }
 }
 
@@ -105,4 +115,57 @@ pub struct NewSession {
     pub absolute_expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub client_address: Option<String>,
+}
+
+/// An OAuth2 password grant: the family its refresh tokens belong to.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshGrant {
+    pub id: i64,
+    pub user_id: i64,
+    /// The scopes granted, as [`crate::auth::scopes::ScopeSet`] bits.
+    pub scopes: i64,
+    /// The user's credential version when the grant was made; a later one revokes it.
+    pub credential_version: i64,
+    pub created_at: DateTime<Utc>,
+    /// The family's absolute end, whatever its refreshes.
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+/// A grant to create with its first refresh token.
+pub struct NewRefreshGrant {
+    pub user_id: i64,
+    pub scopes: i64,
+    pub credential_version: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub first_token: NewRefreshToken,
+}
+
+/// A refresh token to store: only its hash.
+pub struct NewRefreshToken {
+    pub token_hash: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored refresh token with the grant it belongs to.
+#[derive(Clone, Debug)]
+pub struct RefreshTokenRecord {
+    pub token_id: i64,
+    pub expires_at: DateTime<Utc>,
+    pub consumed_at: Option<DateTime<Utc>>,
+    pub grant: RefreshGrant,
+}
+
+/// What presenting a refresh token for rotation did.
+#[derive(Debug)]
+pub enum Rotation {
+    /// It was live and is now consumed; the replacement is stored.
+    Rotated(RefreshGrant),
+    /// It had been consumed before: the whole grant is now revoked.
+    Reused { grant_id: i64, user_id: i64 },
+    /// Expired, or its grant is revoked or expired.
+    Dead,
+    /// No such token.
+    Unknown,
 }
