@@ -4,6 +4,7 @@ mod harness;
 
 mod basic;
 mod heartbeat;
+mod oauth;
 mod protection;
 mod route_matrix;
 mod sessions;
