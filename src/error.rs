@@ -270,6 +270,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => ApiError::NotFound("Not found".to_owned()),
             StoreError::Conflict(detail) => ApiError::Conflict(detail),
+            StoreError::LimitReached(detail) => ApiError::BadRequest(detail),
             StoreError::Database(error) => ApiError::Internal(error.into()),
             StoreError::Other(error) => ApiError::Internal(error),
         }

@@ -1,15 +1,56 @@
 //! The state every handler shares: configuration, store, keys and the auth machinery.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::auth::basic::BasicCache;
 use crate::auth::keys::Keys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::session::{CookiePolicy, CsrfTokens};
-use crate::auth::throttle::FailureThrottle;
+use crate::auth::throttle::{FailureThrottle, SlidingWindow};
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::store::{Store, StoreResult};
+
+/// Request-rate limits per client address on the public pairing endpoints.
+pub struct RequestLimits {
+    /// `POST /api/client-tokens/exchange`: 5 a minute.
+    pub pairing_exchange: SlidingWindow<IpAddr>,
+    /// `POST /api/auth/device/init`: 10 a minute.
+    pub device_init: SlidingWindow<IpAddr>,
+    /// `POST /api/auth/device/token`: 60 a minute.
+    pub device_poll: SlidingWindow<IpAddr>,
+}
+
+impl Default for RequestLimits {
+    fn default() -> RequestLimits {
+        let minute = Duration::from_secs(60);
+        RequestLimits {
+            pairing_exchange: SlidingWindow::new(5, minute),
+            device_init: SlidingWindow::new(10, minute),
+            device_poll: SlidingWindow::new(60, minute),
+        }
+    }
+}
+
+impl RequestLimits {
+    /// Counts one request from `address` against `limit`, or answers 429 with the wait.
+    pub fn admit(
+        limit: &SlidingWindow<IpAddr>,
+        address: IpAddr,
+        detail: &str,
+    ) -> Result<(), ApiError> {
+        limit.try_record(address, Instant::now()).map_err(|wait| {
+            tracing::warn!(client.address = %address, "request rate limit reached");
+            ApiError::TooManyRequests {
+                detail: detail.to_owned(),
+                retry_after_secs: wait.as_secs().max(1),
+            }
+        })
+    }
+}
 
 /// Cheap to clone: every field is shared.
 #[derive(Clone)]
@@ -20,6 +61,7 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub throttle: Arc<FailureThrottle>,
     pub basic_cache: Arc<BasicCache>,
+    pub limits: Arc<RequestLimits>,
     /// Set once a user is known to exist; users are never all removed through the API, so
     /// the setup check stops querying the database after that.
     setup_done: Arc<AtomicBool>,
@@ -36,6 +78,7 @@ impl AppState {
             passwords: PasswordHasher::new(),
             throttle: Arc::default(),
             basic_cache: Arc::default(),
+            limits: Arc::default(),
             setup_done: Arc::default(),
         })
     }

@@ -49,6 +49,8 @@ macro_rules! required_scopes {
 required_scopes! {
     MeRead => [MeRead];
     MeWrite => [MeWrite];
+    DevicesRead => [DevicesRead];
+    DevicesWrite => [DevicesWrite];
     UsersRead => [UsersRead];
     UsersWrite => [UsersWrite];
 }
@@ -155,6 +157,7 @@ mod tests {
             scopes,
             user: None,
             session: None,
+            client_token: None,
         }
     }
 

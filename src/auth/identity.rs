@@ -15,6 +15,7 @@ use super::access_token::{AccessTokens, Rejection};
 use super::basic::{cache_key, check_password, PasswordFailure};
 use axum::http::HeaderMap;
 
+use super::client_token::client_token_hash;
 use super::credentials::{cookie, Presented, SESSION_COOKIE};
 use super::scopes::{ScopeSet, READ_SCOPES};
 use super::session::hash_session_cookie;
@@ -24,6 +25,9 @@ use crate::store::User;
 
 /// A session is marked used at most this often, so that reads do not all become writes.
 const SESSION_TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// A client token's `last_used_at` is written at most this often.
+const TOKEN_TOUCH_INTERVAL_SECS: i64 = 60;
 
 /// How the credential of an identity was presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +66,14 @@ pub struct SessionRef {
     pub renewed_max_age_secs: Option<i64>,
 }
 
+/// The client token behind a client-token identity.
+#[derive(Clone, Debug)]
+pub struct ClientTokenRef {
+    pub id: i64,
+    /// The device the token is bound to, reported as `current_device_id`.
+    pub device_id: Option<String>,
+}
+
 /// Who is calling, how, and with which scopes.
 #[derive(Clone, Debug)]
 pub struct Identity {
@@ -70,6 +82,7 @@ pub struct Identity {
     /// Absent only for the kiosk identity.
     pub user: Option<Arc<User>>,
     pub session: Option<SessionRef>,
+    pub client_token: Option<ClientTokenRef>,
 }
 
 impl Identity {
@@ -94,6 +107,7 @@ impl Identity {
             scopes: user.role.scopes(),
             user: Some(Arc::new(user)),
             session: None,
+            client_token: None,
         }
     }
 }
@@ -222,14 +236,7 @@ async fn resolve(state: &AppState, presented: &Presented, address: IpAddr) -> Ou
             resolve_basic(state, address, username, password).await
         }
         Presented::Jwt(token) => resolve_access_token(state, token).await,
-        // Client API tokens are resolved once that module exists; until then none is valid.
-        Presented::ClientToken(_) => {
-            tracing::debug!("client API tokens are not accepted by this server");
-            Ok(Outcome::Refused(Refusal::new(
-                "Not authenticated",
-                Challenge::InvalidBearer,
-            )))
-        }
+        Presented::ClientToken(token) => resolve_client_token(state, token).await,
         Presented::Session(cookie) => resolve_session(state, cookie).await,
     };
     result.unwrap_or_else(|error| {
@@ -247,6 +254,7 @@ fn anonymous(state: &AppState, stale_session: bool) -> Outcome {
         scopes: READ_SCOPES,
         user: None,
         session: None,
+        client_token: None,
     };
     Outcome::Authenticated(kiosk)
 }
@@ -350,6 +358,53 @@ async fn resolve_access_token(state: &AppState, token: &SecretString) -> anyhow:
         scopes: effective,
         ..Identity::for_user(CredentialKind::Jwt, user)
     };
+    Ok(Outcome::Authenticated(identity))
+}
+
+async fn resolve_client_token(state: &AppState, token: &SecretString) -> anyhow::Result<Outcome> {
+    let refuse = |detail| {
+        Ok(Outcome::Refused(Refusal::new(
+            detail,
+            Challenge::InvalidBearer,
+        )))
+    };
+    // A value of the wrong shape cannot be ours; it costs no database look-up.
+    let Some(token_hash) = client_token_hash(token.expose_secret()) else {
+        tracing::debug!("malformed client token");
+        return refuse("Not authenticated");
+    };
+    let Some((token, user)) = state.store.find_client_token(&token_hash).await? else {
+        tracing::debug!("unknown client token");
+        return refuse("Not authenticated");
+    };
+
+    let now = Utc::now();
+    if !token.is_active(now) {
+        tracing::debug!(token.id = token.id, "expired client token");
+        return refuse("Token expired");
+    }
+    if !user.enabled {
+        tracing::debug!(token.id = token.id, "client token of a disabled user");
+        return refuse("Not authenticated");
+    }
+    if token
+        .last_used_at
+        .is_none_or(|at| now - at >= Duration::seconds(TOKEN_TOUCH_INTERVAL_SECS))
+    {
+        let stale_before = now - Duration::seconds(TOKEN_TOUCH_INTERVAL_SECS);
+        state
+            .store
+            .touch_client_token(token.id, now, stale_before)
+            .await?;
+    }
+
+    let scopes = ScopeSet::from_bits(u32::try_from(token.scopes).unwrap_or(0));
+    let mut identity = Identity::for_user(CredentialKind::ClientToken, user);
+    identity.scopes = scopes.intersection(identity.scopes);
+    identity.client_token = Some(ClientTokenRef {
+        id: token.id,
+        device_id: token.device_id,
+    });
     Ok(Outcome::Authenticated(identity))
 }
 

@@ -4,6 +4,7 @@
 pub mod access_token;
 pub mod basic;
 pub mod client_address;
+pub mod client_token;
 pub mod credentials;
 pub mod guard;
 pub mod identity;

@@ -1,35 +1,110 @@
-//! Limits on failed password attempts, per client address and per username.
+//! Sliding-window limits: failed passwords per client address and username, and request
+//! rates on the public pairing and device-flow endpoints.
 //!
-//! After [`MAX_FAILURES`] failures inside [`WINDOW`], further attempts from that address or
-//! for that username are refused with 429 before any hash runs, until the oldest failure
-//! leaves the window. A success clears the username's count but not the address's, so one
-//! valid account cannot be used to reset an attacker's budget.
+//! After [`MAX_FAILURES`] failed passwords inside [`FAILURE_WINDOW`], further attempts from
+//! that address or for that username are refused with 429 before any hash runs, until the
+//! oldest failure leaves the window. A success clears the username's count but not the
+//! address's, so one valid account cannot be used to reset an attacker's budget.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Failures allowed inside the window before attempts are refused.
+/// Failures allowed inside the window before password attempts are refused.
 pub const MAX_FAILURES: usize = 10;
 
-/// How long a failure counts.
-pub const WINDOW: Duration = Duration::from_secs(5 * 60);
+/// How long a failed password counts.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(5 * 60);
 
-/// Beyond this many tracked keys the oldest idle ones are forgotten, bounding memory.
+/// Beyond this many tracked keys the idle ones are forgotten, bounding memory.
 const MAX_TRACKED_KEYS: usize = 100_000;
 
+/// The times of recent events per key, at most `limit` of them within `window`.
+// Limitation: events are counted per process; each replica keeps its own count.
+pub struct SlidingWindow<K> {
+    limit: usize,
+    window: Duration,
+    events: Mutex<HashMap<K, VecDeque<Instant>>>,
+}
+
+impl<K: Eq + Hash + Clone> SlidingWindow<K> {
+    pub fn new(limit: usize, window: Duration) -> SlidingWindow<K> {
+        SlidingWindow {
+            limit,
+            window,
+            events: Mutex::default(),
+        }
+    }
+
+    /// How long until `key` may have another event, or `None` when it may now.
+    pub fn retry_after(&self, key: &K, now: Instant) -> Option<Duration> {
+        let mut events = self.events.lock().expect("throttle lock");
+        let log = events.get_mut(key)?;
+        self.prune(log, now);
+        let oldest = *log.front()?;
+        (log.len() >= self.limit).then(|| (oldest + self.window).saturating_duration_since(now))
+    }
+
+    /// Records an event for `key`.
+    pub fn record(&self, key: K, now: Instant) {
+        let mut events = self.events.lock().expect("throttle lock");
+        if events.len() >= MAX_TRACKED_KEYS {
+            events.retain(|_, log| {
+                self.prune(log, now);
+                !log.is_empty()
+            });
+        }
+        let log = events.entry(key).or_default();
+        self.prune(log, now);
+        log.push_back(now);
+        // Only the newest events matter for the decision; older ones need no memory.
+        while log.len() > self.limit {
+            log.pop_front();
+        }
+    }
+
+    /// Records an event unless the limit is reached; `Err` carries the wait.
+    pub fn try_record(&self, key: K, now: Instant) -> Result<(), Duration> {
+        if let Some(wait) = self.retry_after(&key, now) {
+            return Err(wait);
+        }
+        self.record(key, now);
+        Ok(())
+    }
+
+    pub fn forget(&self, key: &K) {
+        self.events.lock().expect("throttle lock").remove(key);
+    }
+
+    fn prune(&self, log: &mut VecDeque<Instant>, now: Instant) {
+        while log
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= self.window)
+        {
+            log.pop_front();
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Hash)]
-enum Key {
+enum FailureKey {
     Address(IpAddr),
     Username(String),
 }
 
-/// The failure log of every address and username seen recently.
-// Limitation: failures are counted per process; each replica keeps its own count.
-#[derive(Default)]
+/// Failed password attempts by client address and by username.
 pub struct FailureThrottle {
-    failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
+    failures: SlidingWindow<FailureKey>,
+}
+
+impl Default for FailureThrottle {
+    fn default() -> FailureThrottle {
+        FailureThrottle {
+            failures: SlidingWindow::new(MAX_FAILURES, FAILURE_WINDOW),
+        }
+    }
 }
 
 impl FailureThrottle {
@@ -45,50 +120,24 @@ impl FailureThrottle {
 
     /// Forgets the username's failures after a correct password.
     pub fn record_success(&self, username: &str) {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        failures.remove(&Key::Username(username.to_owned()));
+        self.failures
+            .forget(&FailureKey::Username(username.to_owned()));
     }
 
     fn retry_after_at(&self, address: IpAddr, username: &str, now: Instant) -> Option<Duration> {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        [Key::Address(address), Key::Username(username.to_owned())]
-            .into_iter()
-            .filter_map(|key| {
-                let log = failures.get_mut(&key)?;
-                prune(log, now);
-                let oldest = *log.front()?;
-                (log.len() >= MAX_FAILURES)
-                    .then(|| (oldest + WINDOW).saturating_duration_since(now))
-            })
-            .max()
+        let by_address = self
+            .failures
+            .retry_after(&FailureKey::Address(address), now);
+        let by_username = self
+            .failures
+            .retry_after(&FailureKey::Username(username.to_owned()), now);
+        by_address.max(by_username)
     }
 
     fn record_failure_at(&self, address: IpAddr, username: &str, now: Instant) {
-        let mut failures = self.failures.lock().expect("throttle lock");
-        if failures.len() >= MAX_TRACKED_KEYS {
-            failures.retain(|_, log| {
-                prune(log, now);
-                !log.is_empty()
-            });
-        }
-        for key in [Key::Address(address), Key::Username(username.to_owned())] {
-            let log = failures.entry(key).or_default();
-            prune(log, now);
-            log.push_back(now);
-            // Only the newest failures matter for the decision; older ones need no memory.
-            while log.len() > MAX_FAILURES {
-                log.pop_front();
-            }
-        }
-    }
-}
-
-fn prune(log: &mut VecDeque<Instant>, now: Instant) {
-    while log
-        .front()
-        .is_some_and(|at| now.duration_since(*at) >= WINDOW)
-    {
-        log.pop_front();
+        self.failures.record(FailureKey::Address(address), now);
+        self.failures
+            .record(FailureKey::Username(username.to_owned()), now);
     }
 }
 
@@ -110,22 +159,14 @@ mod tests {
         }
 
         let now = start + Duration::from_secs(20);
-        assert_eq!(
-            throttle.retry_after_at(HOME, "alice", now),
-            Some(WINDOW - Duration::from_secs(20))
-        );
-        assert_eq!(
-            throttle.retry_after_at(HOME, "bob", now),
-            Some(WINDOW - Duration::from_secs(20))
-        );
+        let wait = Some(FAILURE_WINDOW - Duration::from_secs(20));
+        assert_eq!(throttle.retry_after_at(HOME, "alice", now), wait);
+        assert_eq!(throttle.retry_after_at(HOME, "bob", now), wait);
         assert!(throttle.retry_after_at(OTHER, "alice", now).is_some());
         assert_eq!(throttle.retry_after_at(OTHER, "bob", now), None);
 
-        assert_eq!(throttle.retry_after_at(OTHER, "bob", start + WINDOW), None);
-        assert_eq!(
-            throttle.retry_after_at(HOME, "alice", start + WINDOW + Duration::from_secs(10)),
-            None
-        );
+        let later = start + FAILURE_WINDOW + Duration::from_secs(10);
+        assert_eq!(throttle.retry_after_at(HOME, "alice", later), None);
     }
 
     #[test]
@@ -138,5 +179,19 @@ mod tests {
         throttle.record_success("alice");
         assert_eq!(throttle.retry_after_at(OTHER, "alice", now), None);
         assert!(throttle.retry_after_at(HOME, "carol", now).is_some());
+    }
+
+    #[test]
+    fn a_request_limit_admits_exactly_its_budget_per_window() {
+        let limit = SlidingWindow::new(5, Duration::from_secs(60));
+        let start = Instant::now();
+        for _ in 0..5 {
+            assert!(limit.try_record(HOME, start).is_ok());
+        }
+        assert_eq!(limit.try_record(HOME, start), Err(Duration::from_secs(60)));
+        assert!(limit.try_record(OTHER, start).is_ok());
+        assert!(limit
+            .try_record(HOME, start + Duration::from_secs(60))
+            .is_ok());
     }
 }

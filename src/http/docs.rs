@@ -23,6 +23,9 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Sign-in, sessions and tokens"),
         (name = "users", description = "Accounts and roles"),
+        (name = "client-tokens", description = "Long-lived API tokens and pairing codes"),
+        (name = "device-auth", description = "Signing a device in by approval"),
+        (name = "devices", description = "Your devices"),
         (name = "system", description = "Server status"),
     )
 )]

@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::http::extract::Json;
 use crate::state::AppState;
 
-/// The RomM API level this server implements; clients gate features on it.
-pub const ROMM_API_VERSION: &str = "4.9.0";
+/// The RomM API level this server implements; clients offer device pairing from 5.0.0.
+pub const ROMM_API_VERSION: &str = "5.0.0";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(heartbeat))

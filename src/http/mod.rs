@@ -1,5 +1,8 @@
 //! The HTTP API: one router per feature, merged here, and the layers every request passes.
 
+pub mod client_tokens;
+pub mod device_auth;
+pub mod devices;
 pub mod docs;
 pub mod extract;
 pub mod heartbeat;
@@ -39,6 +42,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Every documented route, with its OpenAPI entries.
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<docs::ApiDoc as utoipa::OpenApi>::openapi())
+        .merge(client_tokens::router())
+        .merge(device_auth::router())
+        .merge(devices::router())
         .merge(heartbeat::router())
         .merge(login::router())
         .merge(sessions::router())

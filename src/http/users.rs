@@ -237,7 +237,13 @@ async fn list_users(
     )
 )]
 async fn me(caller: Authorized<require::MeRead>) -> Result<Json<UserSchema>> {
-    Ok(Json(UserSchema::from(caller.identity.user()?)))
+    let identity = &caller.identity;
+    let mut me = UserSchema::from(identity.user()?);
+    me.current_device_id = identity
+        .client_token
+        .as_ref()
+        .and_then(|token| token.device_id.clone());
+    Ok(Json(me))
 }
 
 /// One user by id.

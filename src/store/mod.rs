@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use records::{
-    NewRefreshGrant, NewRefreshToken, NewSession, NewUser, RefreshGrant, RefreshTokenRecord,
-    Rotation, Session, User, UserUpdate,
+    ClientToken, Device, DeviceApproval, DeviceAuthRequest, DeviceFields, DevicePoll, Exchange,
+    NewClientToken, NewDeviceAuthRequest, NewRefreshGrant, NewRefreshToken, NewSession, NewUser,
+    OwnedClientToken, RefreshGrant, RefreshTokenRecord, Rotation, Session, User, UserUpdate,
 };
 
 /// The ways a store operation can fail, as the API needs to tell them apart.
@@ -27,6 +28,9 @@ pub enum StoreError {
     /// A uniqueness rule or a rule on the data's state was broken; the text is for users.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A per-user limit (such as the number of active tokens) would be exceeded.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -138,6 +142,131 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes grants that expired or were revoked, with their tokens; returns how many.
     async fn delete_dead_refresh_grants(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Creates a client token unless its owner already has `max_active` unexpired ones.
+    ///
+    /// The count and the insert are one transaction serialised per user, so the limit holds
+    /// under concurrent creation and across instances.
+    async fn create_client_token(
+        &self,
+        token: NewClientToken,
+        max_active: i64,
+    ) -> StoreResult<ClientToken>;
+
+    /// The user's tokens, newest first.
+    async fn list_client_tokens(&self, user_id: i64) -> StoreResult<Vec<ClientToken>>;
+
+    /// Every user's tokens with the owner's username, newest first.
+    async fn list_all_client_tokens(&self) -> StoreResult<Vec<OwnedClientToken>>;
+
+    /// Finds a token with its owner by the hash of its secret.
+    async fn find_client_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(ClientToken, User)>>;
+
+    /// Deletes the token; with `owner`, only when it belongs to that user.
+    async fn delete_client_token(&self, id: i64, owner: Option<i64>) -> StoreResult<bool>;
+
+    /// Gives the user's token a new secret; the old one stops working at once.
+    async fn regenerate_client_token(
+        &self,
+        id: i64,
+        owner: i64,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<ClientToken>>;
+
+    /// Records a use of the token, unless one was recorded since `stale_before`.
+    async fn touch_client_token(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Stores a pairing code for the user's token, replacing any earlier one; `false` when
+    /// the user has no such token.
+    async fn create_pairing_code(
+        &self,
+        token_id: i64,
+        owner: i64,
+        code_hash: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Whether a live pairing code has this hash.
+    async fn pairing_code_is_pending(
+        &self,
+        code_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Uses a live pairing code once: its token gets the secret whose hash is given.
+    async fn exchange_pairing_code(
+        &self,
+        code_hash: &[u8],
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Exchange>;
+
+    /// Creates a device, or updates the user's device with the same client identifier.
+    async fn upsert_device(
+        &self,
+        user_id: i64,
+        fields: DeviceFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Device>;
+
+    /// The user's devices, newest first.
+    async fn list_devices(&self, user_id: i64) -> StoreResult<Vec<Device>>;
+
+    async fn find_device(&self, user_id: i64, id: &str) -> StoreResult<Option<Device>>;
+
+    /// Changes the user's device; `None` when the user has no such device.
+    async fn update_device(
+        &self,
+        user_id: i64,
+        id: &str,
+        fields: DeviceFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>>;
+
+    /// Deletes the user's device and every token bound to it.
+    async fn delete_device(&self, user_id: i64, id: &str) -> StoreResult<bool>;
+
+    async fn create_device_auth(&self, request: NewDeviceAuthRequest) -> StoreResult<()>;
+
+    /// The request with this user code, whatever its state.
+    async fn find_device_auth(
+        &self,
+        user_code_hash: &[u8],
+    ) -> StoreResult<Option<DeviceAuthRequest>>;
+
+    /// Approves a pending, unexpired request: creates or updates the device and a token bound
+    /// to it, in one transaction; `None` when there is no such pending request.
+    async fn approve_device_auth(
+        &self,
+        user_code_hash: &[u8],
+        approval: DeviceApproval,
+    ) -> StoreResult<Option<Device>>;
+
+    /// Denies a pending, unexpired request; `false` when there is none.
+    async fn deny_device_auth(
+        &self,
+        user_code_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// One poll by the device: reports the state, and completes an approved request exactly
+    /// once by giving its token the secret whose hash is `token_hash`.
+    async fn poll_device_auth(
+        &self,
+        device_code_hash: &[u8],
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        min_interval: chrono::Duration,
+    ) -> StoreResult<DevicePoll>;
 }
 
 /// Opens the database named by the URL, creating a SQLite file and its folder if missing,

@@ -12,8 +12,10 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
 use super::{
-    NewRefreshGrant, NewRefreshToken, NewSession, NewUser, RefreshGrant, RefreshTokenRecord,
-    Rotation, Session, Store, StoreError, StoreResult, User, UserUpdate,
+    ClientToken, Device, DeviceApproval, DeviceAuthRequest, DeviceFields, DevicePoll, Exchange,
+    NewClientToken, NewDeviceAuthRequest, NewRefreshGrant, NewRefreshToken, NewSession, NewUser,
+    OwnedClientToken, RefreshGrant, RefreshTokenRecord, Rotation, Session, Store, StoreError,
+    StoreResult, User, UserUpdate,
 };
 use crate::auth::scopes::Role;
 
@@ -153,6 +155,93 @@ async fn insert_refresh_token(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+const CLIENT_TOKEN_COLUMNS: &str =
+    "id, user_id, device_id, name, scopes, expires_at, last_used_at, created_at";
+
+const CLIENT_TOKEN_COLUMNS_OF_T: &str = "t.id, t.user_id, t.device_id, t.name, t.scopes, \
+    t.expires_at, t.last_used_at, t.created_at";
+
+const DEVICE_COLUMNS: &str = "id, user_id, name, platform, client, client_version, \
+    client_device_identifier, hostname, sync_mode, created_at, updated_at";
+
+const DEVICE_AUTH_COLUMNS: &str = "id, client_device_identifier, name, client, platform, \
+    client_version, requested_scopes, status, token_id, created_at, expires_at, last_polled_at";
+
+async fn insert_client_token(
+    connection: &mut PgConnection,
+    token: &NewClientToken,
+) -> StoreResult<ClientToken> {
+    let sql = format!(
+        "INSERT INTO client_tokens (user_id, device_id, name, token_hash, scopes, expires_at, \
+            created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CLIENT_TOKEN_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(token.user_id)
+        .bind(&token.device_id)
+        .bind(&token.name)
+        .bind(&token.token_hash)
+        .bind(token.scopes)
+        .bind(token.expires_at)
+        .bind(token.created_at)
+        .fetch_one(connection)
+        .await
+        .map_err(conflict_on_unique)
+}
+
+/// Updates the user's device with the same client identifier, or creates one.
+async fn upsert_device_in(
+    connection: &mut PgConnection,
+    user_id: i64,
+    fields: &DeviceFields,
+    now: DateTime<Utc>,
+) -> StoreResult<Device> {
+    if let Some(identifier) = &fields.client_device_identifier {
+        let sql = format!(
+            "UPDATE devices SET name = COALESCE($3, name), platform = COALESCE($4, platform), \
+                client = COALESCE($5, client), client_version = COALESCE($6, client_version), \
+                hostname = COALESCE($7, hostname), sync_mode = COALESCE($8, sync_mode), \
+                updated_at = $9 \
+             WHERE user_id = $1 AND client_device_identifier = $2 RETURNING {DEVICE_COLUMNS}"
+        );
+        let updated: Option<Device> = sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(identifier)
+            .bind(&fields.name)
+            .bind(&fields.platform)
+            .bind(&fields.client)
+            .bind(&fields.client_version)
+            .bind(&fields.hostname)
+            .bind(&fields.sync_mode)
+            .bind(now)
+            .fetch_optional(&mut *connection)
+            .await?;
+        if let Some(device) = updated {
+            return Ok(device);
+        }
+    }
+
+    let sql = format!(
+        "INSERT INTO devices (id, user_id, name, platform, client, client_version, \
+            client_device_identifier, hostname, sync_mode, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {DEVICE_COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(user_id)
+        .bind(fields.name.as_deref().unwrap_or("Unnamed device"))
+        .bind(&fields.platform)
+        .bind(&fields.client)
+        .bind(&fields.client_version)
+        .bind(&fields.client_device_identifier)
+        .bind(&fields.hostname)
+        .bind(&fields.sync_mode)
+        .bind(now)
+        .fetch_one(connection)
+        .await
+        .map_err(conflict_on_unique)
 }
 
 #[async_trait]
@@ -509,5 +598,460 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected())
+    }
+
+    async fn create_client_token(
+        &self,
+        token: NewClientToken,
+        max_active: i64,
+    ) -> StoreResult<ClientToken> {
+        let mut transaction = self.pool.begin().await?;
+        // Locking the owner's row serialises token creation per user across instances.
+        lock_user(&mut transaction, token.user_id).await?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM client_tokens \
+             WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(token.user_id)
+        .bind(token.created_at)
+        .fetch_one(&mut *transaction)
+        .await?;
+        if active >= max_active {
+            return Err(StoreError::LimitReached(format!(
+                "Maximum of {max_active} tokens per user reached"
+            )));
+        }
+        let created = insert_client_token(&mut transaction, &token).await?;
+        transaction.commit().await?;
+        Ok(created)
+    }
+
+    async fn list_client_tokens(&self, user_id: i64) -> StoreResult<Vec<ClientToken>> {
+        let sql = format!(
+            "SELECT {CLIENT_TOKEN_COLUMNS} FROM client_tokens WHERE user_id = $1 \
+             ORDER BY created_at DESC, id DESC"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn list_all_client_tokens(&self) -> StoreResult<Vec<OwnedClientToken>> {
+        let sql = format!(
+            "SELECT {CLIENT_TOKEN_COLUMNS_OF_T}, u.username FROM client_tokens t \
+             JOIN users u ON u.id = t.user_id ORDER BY t.created_at DESC, t.id DESC"
+        );
+        Ok(sqlx::query_as(&sql).fetch_all(&self.pool).await?)
+    }
+
+    async fn find_client_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(ClientToken, User)>> {
+        let sql = format!("SELECT {CLIENT_TOKEN_COLUMNS} FROM client_tokens WHERE token_hash = $1");
+        let token: Option<ClientToken> = sqlx::query_as(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        let user = self.find_user(token.user_id).await?;
+        Ok(user.map(|user| (token, user)))
+    }
+
+    async fn delete_client_token(&self, id: i64, owner: Option<i64>) -> StoreResult<bool> {
+        let result =
+            sqlx::query("DELETE FROM client_tokens WHERE id = $1 AND ($2 IS NULL OR user_id = $2)")
+                .bind(id)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn regenerate_client_token(
+        &self,
+        id: i64,
+        owner: i64,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<ClientToken>> {
+        let sql = format!(
+            "UPDATE client_tokens SET token_hash = $3 WHERE id = $1 AND user_id = $2 \
+             RETURNING {CLIENT_TOKEN_COLUMNS}"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .bind(owner)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn touch_client_token(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE client_tokens SET last_used_at = $2 \
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(stale_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn create_pairing_code(
+        &self,
+        token_id: i64,
+        owner: i64,
+        code_hash: &[u8],
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut transaction = self.pool.begin().await?;
+        let owned: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM client_tokens WHERE id = $1 AND user_id = $2")
+                .bind(token_id)
+                .bind(owner)
+                .fetch_optional(&mut *transaction)
+                .await?;
+        if owned.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM pairing_codes WHERE token_id = $1 OR expires_at <= $2")
+            .bind(token_id)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        sqlx::query(
+            "INSERT INTO pairing_codes (code_hash, token_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(code_hash)
+        .bind(token_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *transaction)
+        .await
+        .map_err(conflict_on_unique)?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    async fn pairing_code_is_pending(
+        &self,
+        code_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT token_id FROM pairing_codes WHERE code_hash = $1 AND expires_at > $2",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn exchange_pairing_code(
+        &self,
+        code_hash: &[u8],
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Exchange> {
+        let mut transaction = self.pool.begin().await?;
+        let token_id: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT token_id FROM pairing_codes WHERE code_hash = $1 AND expires_at > $2 FOR UPDATE"
+        ))
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(token_id) = token_id else {
+            return Ok(Exchange::Invalid);
+        };
+        let owner_enabled: bool = sqlx::query_scalar(
+            "SELECT u.enabled FROM client_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+        )
+        .bind(token_id)
+        .fetch_one(&mut *transaction)
+        .await?;
+        if !owner_enabled {
+            return Ok(Exchange::OwnerDisabled);
+        }
+
+        sqlx::query("DELETE FROM pairing_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .execute(&mut *transaction)
+            .await?;
+        let sql = format!(
+            "UPDATE client_tokens SET token_hash = $2 WHERE id = $1 RETURNING {CLIENT_TOKEN_COLUMNS}"
+        );
+        let token: ClientToken = sqlx::query_as(&sql)
+            .bind(token_id)
+            .bind(token_hash)
+            .fetch_one(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(Exchange::Exchanged(token))
+    }
+
+    async fn upsert_device(
+        &self,
+        user_id: i64,
+        fields: DeviceFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Device> {
+        let mut transaction = self.pool.begin().await?;
+        let device = upsert_device_in(&mut transaction, user_id, &fields, now).await?;
+        transaction.commit().await?;
+        Ok(device)
+    }
+
+    async fn list_devices(&self, user_id: i64) -> StoreResult<Vec<Device>> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = $1 ORDER BY created_at DESC"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn find_device(&self, user_id: i64, id: &str) -> StoreResult<Option<Device>> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1 AND user_id = $2");
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn update_device(
+        &self,
+        user_id: i64,
+        id: &str,
+        fields: DeviceFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>> {
+        let sql = format!(
+            "UPDATE devices SET name = COALESCE($3, name), platform = COALESCE($4, platform), \
+                client = COALESCE($5, client), client_version = COALESCE($6, client_version), \
+                client_device_identifier = COALESCE($7, client_device_identifier), \
+                hostname = COALESCE($8, hostname), sync_mode = COALESCE($9, sync_mode), \
+                updated_at = $10 \
+             WHERE id = $1 AND user_id = $2 RETURNING {DEVICE_COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(id)
+            .bind(user_id)
+            .bind(&fields.name)
+            .bind(&fields.platform)
+            .bind(&fields.client)
+            .bind(&fields.client_version)
+            .bind(&fields.client_device_identifier)
+            .bind(&fields.hostname)
+            .bind(&fields.sync_mode)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(conflict_on_unique)
+    }
+
+    async fn delete_device(&self, user_id: i64, id: &str) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM devices WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn create_device_auth(&self, request: NewDeviceAuthRequest) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO device_auth_requests (device_code_hash, user_code_hash, \
+                client_device_identifier, name, client, platform, client_version, \
+                requested_scopes, status, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)",
+        )
+        .bind(&request.device_code_hash)
+        .bind(&request.user_code_hash)
+        .bind(&request.client_device_identifier)
+        .bind(&request.name)
+        .bind(&request.client)
+        .bind(&request.platform)
+        .bind(&request.client_version)
+        .bind(request.requested_scopes)
+        .bind(request.created_at)
+        .bind(request.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_on_unique)?;
+        Ok(())
+    }
+
+    async fn find_device_auth(
+        &self,
+        user_code_hash: &[u8],
+    ) -> StoreResult<Option<DeviceAuthRequest>> {
+        let sql = format!(
+            "SELECT {DEVICE_AUTH_COLUMNS} FROM device_auth_requests WHERE user_code_hash = $1"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(user_code_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn approve_device_auth(
+        &self,
+        user_code_hash: &[u8],
+        approval: DeviceApproval,
+    ) -> StoreResult<Option<Device>> {
+        let mut transaction = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT {DEVICE_AUTH_COLUMNS} FROM device_auth_requests \
+             WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2 FOR UPDATE"
+        );
+        let request: Option<DeviceAuthRequest> = sqlx::query_as(&sql)
+            .bind(user_code_hash)
+            .bind(approval.now)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(request) = request else {
+            return Ok(None);
+        };
+
+        let fields = DeviceFields {
+            name: Some(approval.device_name.clone()),
+            platform: request.platform.clone(),
+            client: Some(request.client.clone()),
+            client_version: request.client_version.clone(),
+            client_device_identifier: Some(request.client_device_identifier.clone()),
+            ..DeviceFields::default()
+        };
+        let device =
+            upsert_device_in(&mut transaction, approval.user_id, &fields, approval.now).await?;
+
+        lock_user(&mut transaction, approval.user_id).await?;
+        let active: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM client_tokens \
+             WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(approval.user_id)
+        .bind(approval.now)
+        .fetch_one(&mut *transaction)
+        .await?;
+        if active >= approval.max_active_tokens {
+            return Err(StoreError::LimitReached(format!(
+                "Maximum of {} tokens per user reached",
+                approval.max_active_tokens
+            )));
+        }
+        let token = NewClientToken {
+            user_id: approval.user_id,
+            device_id: Some(device.id.clone()),
+            name: approval.device_name,
+            token_hash: approval.placeholder_hash,
+            scopes: approval.scopes,
+            expires_at: approval.token_expires_at,
+            created_at: approval.now,
+        };
+        let token = insert_client_token(&mut transaction, &token).await?;
+
+        sqlx::query(
+            "UPDATE device_auth_requests SET status = 'approved', token_id = $2 WHERE id = $1",
+        )
+        .bind(request.id)
+        .bind(token.id)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(Some(device))
+    }
+
+    async fn deny_device_auth(
+        &self,
+        user_code_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE device_auth_requests SET status = 'denied' \
+             WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2",
+        )
+        .bind(user_code_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn poll_device_auth(
+        &self,
+        device_code_hash: &[u8],
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+        min_interval: chrono::Duration,
+    ) -> StoreResult<DevicePoll> {
+        let mut transaction = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT {DEVICE_AUTH_COLUMNS} FROM device_auth_requests \
+             WHERE device_code_hash = $1 FOR UPDATE"
+        );
+        let request: Option<DeviceAuthRequest> = sqlx::query_as(&sql)
+            .bind(device_code_hash)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(request) = request else {
+            return Ok(DevicePoll::Expired);
+        };
+        if request.expires_at <= now {
+            return Ok(DevicePoll::Expired);
+        }
+
+        let poll = match (request.status.as_str(), request.token_id) {
+            ("approved", Some(token_id)) => {
+                sqlx::query("UPDATE device_auth_requests SET status = 'completed' WHERE id = $1")
+                    .bind(request.id)
+                    .execute(&mut *transaction)
+                    .await?;
+                let sql = format!(
+                    "UPDATE client_tokens SET token_hash = $2 WHERE id = $1 \
+                     RETURNING {CLIENT_TOKEN_COLUMNS}"
+                );
+                let token: Option<ClientToken> = sqlx::query_as(&sql)
+                    .bind(token_id)
+                    .bind(token_hash)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                token.map_or(DevicePoll::Expired, DevicePoll::Completed)
+            }
+            ("pending", _) => {
+                let too_soon = request
+                    .last_polled_at
+                    .is_some_and(|at| now - at < min_interval);
+                sqlx::query("UPDATE device_auth_requests SET last_polled_at = $2 WHERE id = $1")
+                    .bind(request.id)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+                if too_soon {
+                    DevicePoll::SlowDown
+                } else {
+                    DevicePoll::Pending
+                }
+            }
+            ("denied", _) => DevicePoll::Denied,
+            _ => DevicePoll::Expired,
+        };
+        transaction.commit().await?;
+        Ok(poll)
     }
 }

@@ -169,3 +169,139 @@ pub enum Rotation {
     /// No such token.
     Unknown,
 }
+
+/// A client API token; the secret itself is never stored, only its SHA-256.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub device_id: Option<String>,
+    pub name: String,
+    /// The scopes granted, as [`crate::auth::scopes::ScopeSet`] bits.
+    pub scopes: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ClientToken {
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_none_or(|expires_at| expires_at > now)
+    }
+}
+
+/// A client token with its owner's username, for the admin listing.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OwnedClientToken {
+    #[sqlx(flatten)]
+    pub token: ClientToken,
+    pub username: String,
+}
+
+/// A client token to create.
+pub struct NewClientToken {
+    pub user_id: i64,
+    pub device_id: Option<String>,
+    pub name: String,
+    pub token_hash: Vec<u8>,
+    pub scopes: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What presenting a pairing code for exchange did.
+#[derive(Debug)]
+pub enum Exchange {
+    /// The code was live and is now used; the token has the new secret.
+    Exchanged(ClientToken),
+    /// The token's owner is disabled; the code is left as it was.
+    OwnerDisabled,
+    /// No such live code.
+    Invalid,
+}
+
+/// A device a user signs in from.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Device {
+    /// A UUID, as RomM's clients expect a string.
+    pub id: String,
+    pub user_id: i64,
+    pub name: String,
+    pub platform: Option<String>,
+    pub client: Option<String>,
+    pub client_version: Option<String>,
+    pub client_device_identifier: Option<String>,
+    pub hostname: Option<String>,
+    pub sync_mode: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A device's fields as a client gives them; `None` leaves a stored field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceFields {
+    pub name: Option<String>,
+    pub platform: Option<String>,
+    pub client: Option<String>,
+    pub client_version: Option<String>,
+    pub client_device_identifier: Option<String>,
+    pub hostname: Option<String>,
+    pub sync_mode: Option<String>,
+}
+
+/// A device-authorization request of the RFC 8628 style flow.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DeviceAuthRequest {
+    pub id: i64,
+    pub client_device_identifier: String,
+    pub name: String,
+    pub client: String,
+    pub platform: Option<String>,
+    pub client_version: Option<String>,
+    pub requested_scopes: i64,
+    /// `pending`, `approved`, `denied` or `completed`.
+    pub status: String,
+    pub token_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_polled_at: Option<DateTime<Utc>>,
+}
+
+/// A device-authorization request to store; both codes only as hashes.
+pub struct NewDeviceAuthRequest {
+    pub device_code_hash: Vec<u8>,
+    pub user_code_hash: Vec<u8>,
+    pub client_device_identifier: String,
+    pub name: String,
+    pub client: String,
+    pub platform: Option<String>,
+    pub client_version: Option<String>,
+    pub requested_scopes: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An approval: the device to create or update and the token to bind to it.
+pub struct DeviceApproval {
+    pub user_id: i64,
+    pub device_name: String,
+    pub scopes: i64,
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// An unusable placeholder; the real secret is made at the successful poll.
+    pub placeholder_hash: Vec<u8>,
+    pub max_active_tokens: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// What one poll of the device-token endpoint found.
+#[derive(Debug)]
+pub enum DevicePoll {
+    Pending,
+    /// Polled again sooner than the interval allows.
+    SlowDown,
+    Denied,
+    /// Unknown, expired, or already completed.
+    Expired,
+    /// Approved: the token now has the secret whose hash was given, exactly once.
+    Completed(ClientToken),
+}

@@ -1,0 +1,58 @@
+-- Devices, client API tokens, their pairing codes, and device-authorization requests.
+--
+-- Tokens, pairing codes and device codes are stored only as SHA-256 hashes. A token bound
+-- to a device dies with it; everything dies with its user.
+
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    platform TEXT,
+    client TEXT,
+    client_version TEXT,
+    client_device_identifier TEXT,
+    hostname TEXT,
+    sync_mode TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE UNIQUE INDEX devices_user_identifier ON devices (user_id, client_device_identifier);
+
+CREATE TABLE client_tokens (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    device_id TEXT REFERENCES devices (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash BYTEA NOT NULL UNIQUE,
+    scopes BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ,
+    last_used_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX client_tokens_user ON client_tokens (user_id);
+
+CREATE TABLE pairing_codes (
+    code_hash BYTEA PRIMARY KEY,
+    token_id BIGINT NOT NULL UNIQUE REFERENCES client_tokens (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE device_auth_requests (
+    id BIGSERIAL PRIMARY KEY,
+    device_code_hash BYTEA NOT NULL UNIQUE,
+    user_code_hash BYTEA NOT NULL UNIQUE,
+    client_device_identifier TEXT NOT NULL,
+    name TEXT NOT NULL,
+    client TEXT NOT NULL,
+    platform TEXT,
+    client_version TEXT,
+    requested_scopes BIGINT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'completed')),
+    token_id BIGINT REFERENCES client_tokens (id) ON DELETE SET NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    last_polled_at TIMESTAMPTZ
+);
