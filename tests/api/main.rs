@@ -3,6 +3,7 @@
 mod harness;
 
 mod basic;
+mod client_tokens;
 mod heartbeat;
 mod oauth;
 mod protection;
