@@ -4,6 +4,7 @@ mod harness;
 
 mod basic;
 mod client_tokens;
+mod device_flow;
 mod heartbeat;
 mod oauth;
 mod protection;
