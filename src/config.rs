@@ -157,6 +157,60 @@ pub struct Config {
           value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub oidc_rp_initiated_logout: bool,
 
+    /// The client id registered at the provider.
+    #[arg(long, env = "OIDC_CLIENT_ID", default_value = "")]
+    pub oidc_client_id: String,
+
+    /// The client secret registered at the provider.
+    #[arg(long, env = "OIDC_CLIENT_SECRET")]
+    pub oidc_client_secret: Option<SecretString>,
+
+    /// This server's callback, ending in `/api/oauth/openid`, as registered at the provider.
+    #[arg(long, env = "OIDC_REDIRECT_URI", default_value = "")]
+    pub oidc_redirect_uri: String,
+
+    /// The provider's issuer URL; discovery is read from its
+    /// `/.well-known/openid-configuration`.
+    #[arg(long, env = "OIDC_SERVER_APPLICATION_URL", default_value = "")]
+    pub oidc_server_application_url: String,
+
+    /// The claim that lists the user's roles; unset means roles are not taken from OIDC.
+    #[arg(long, env = "OIDC_CLAIM_ROLES", default_value = "")]
+    pub oidc_claim_roles: String,
+
+    /// The role value that makes a viewer.
+    #[arg(long, env = "OIDC_ROLE_VIEWER", default_value = "")]
+    pub oidc_role_viewer: String,
+
+    /// The role value that makes an editor.
+    #[arg(long, env = "OIDC_ROLE_EDITOR", default_value = "")]
+    pub oidc_role_editor: String,
+
+    /// The role value that makes an admin.
+    #[arg(long, env = "OIDC_ROLE_ADMIN", default_value = "")]
+    pub oidc_role_admin: String,
+
+    /// The claim new users' usernames are made from.
+    #[arg(
+        long,
+        env = "OIDC_USERNAME_ATTRIBUTE",
+        default_value = "preferred_username"
+    )]
+    pub oidc_username_attribute: String,
+
+    /// Create an account for a provider user who has none yet.
+    #[arg(long, env = "OIDC_ALLOW_REGISTRATION", default_value = "true",
+          value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub oidc_allow_registration: bool,
+
+    /// The provider's end-session endpoint, when discovery does not name one.
+    #[arg(long, env = "OIDC_END_SESSION_ENDPOINT", default_value = "")]
+    pub oidc_end_session_endpoint: String,
+
+    /// A PEM file of CA certificates to trust for the provider, besides the system's.
+    #[arg(long, env = "OIDC_TLS_CACERTFILE")]
+    pub oidc_tls_cacertfile: Option<std::path::PathBuf>,
+
     /// Log format: `pretty` for people, `json` for one object per line.
     #[arg(long, env = "ROMM_LOG_FORMAT", default_value = "pretty",
           value_parser = ["pretty", "json"])]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod oidc;
 pub mod server;
 pub mod state;
 pub mod store;

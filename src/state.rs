@@ -12,6 +12,7 @@ use crate::auth::session::{CookiePolicy, CsrfTokens};
 use crate::auth::throttle::{FailureThrottle, SlidingWindow};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::oidc::OidcProvider;
 use crate::store::{Store, StoreResult};
 
 /// Request-rate limits per client address on the public pairing endpoints.
@@ -62,6 +63,8 @@ pub struct AppState {
     pub throttle: Arc<FailureThrottle>,
     pub basic_cache: Arc<BasicCache>,
     pub limits: Arc<RequestLimits>,
+    /// The OpenID Connect provider, when OIDC is enabled.
+    pub oidc: Option<Arc<OidcProvider>>,
     /// Set once a user is known to exist; users are never all removed through the API, so
     /// the setup check stops querying the database after that.
     setup_done: Arc<AtomicBool>,
@@ -71,6 +74,7 @@ impl AppState {
     /// Builds the state over an open store, loading or generating the master secret.
     pub async fn new(config: Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
         let keys = Keys::load(config.auth_secret_key.as_ref(), store.as_ref()).await?;
+        let oidc = OidcProvider::from_config(&config)?.map(Arc::new);
         Ok(AppState {
             config: Arc::new(config),
             store,
@@ -79,6 +83,7 @@ impl AppState {
             throttle: Arc::default(),
             basic_cache: Arc::default(),
             limits: Arc::default(),
+            oidc,
             setup_done: Arc::default(),
         })
     }

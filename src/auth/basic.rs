@@ -70,7 +70,12 @@ pub async fn check_password(
         });
     }
 
-    let user = state.store.find_user_by_username(&username).await?;
+    // No stored username holds a NUL, and PostgreSQL refuses one in a query: it is unknown.
+    let user = if username.contains('\0') {
+        None
+    } else {
+        state.store.find_user_by_username(&username).await?
+    };
     let stored_hash = user.as_ref().map(|user| user.password_hash.as_str());
     let verification = state.passwords.verify(password, stored_hash).await?;
     let (Some(user), Verification::Valid { upgraded_hash }) = (user, verification) else {

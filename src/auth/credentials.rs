@@ -56,10 +56,15 @@ impl Presented {
         match headers.get(header::AUTHORIZATION) {
             Some(value) => match value.to_str() {
                 Ok(value) => parse_authorization(value),
-                Err(_) => Presented::Malformed {
-                    basic: false,
-                    reason: "non-ASCII header",
-                },
+                Err(_) => {
+                    // The scheme may still be readable, and picks the challenge.
+                    let scheme = value.as_bytes().get(..6).unwrap_or_default();
+                    let basic = scheme.eq_ignore_ascii_case(b"basic ");
+                    Presented::Malformed {
+                        basic,
+                        reason: "non-ASCII header",
+                    }
+                }
             },
             None => match cookie(headers, SESSION_COOKIE) {
                 Some(value) if !value.is_empty() => Presented::Session(SecretString::from(value)),

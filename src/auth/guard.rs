@@ -53,6 +53,17 @@ required_scopes! {
     DevicesWrite => [DevicesWrite];
     UsersRead => [UsersRead];
     UsersWrite => [UsersWrite];
+    PlatformsRead => [PlatformsRead];
+    PlatformsWrite => [PlatformsWrite];
+    RomsRead => [RomsRead];
+    RomsWrite => [RomsWrite];
+    RomsUserRead => [RomsUserRead];
+    RomsUserWrite => [RomsUserWrite];
+    CollectionsRead => [CollectionsRead];
+    CollectionsWrite => [CollectionsWrite];
+    FirmwareRead => [FirmwareRead];
+    FirmwareWrite => [FirmwareWrite];
+    TasksRun => [TasksRun];
 }
 
 async fn outcome<'a>(parts: &'a Parts, state: &AppState) -> Result<&'a Outcome, ApiError> {

@@ -16,7 +16,7 @@ use secrecy::SecretString;
 
 use super::client_address::client_address;
 use super::credentials::{cookie, CSRF_COOKIE, SESSION_COOKIE};
-use super::identity::{AuthContext, Outcome};
+use super::identity::{AuthContext, CredentialKind, Outcome};
 use crate::state::AppState;
 
 /// Who a request was answered for, left in the response for the request log.
@@ -85,6 +85,14 @@ fn maintain_cookies(
 
     if !handler_set_session {
         match context.resolved() {
+            // In kiosk mode a cookie that resolves to the kiosk identity is just as stale.
+            Some(Outcome::Authenticated(identity))
+                if identity.kind == CredentialKind::Kiosk && context.session_cookie().is_some() =>
+            {
+                let expired = policy.expired_cookie(SESSION_COOKIE);
+                response.headers_mut().append(header::SET_COOKIE, expired);
+                session_cookie = None;
+            }
             Some(Outcome::Anonymous {
                 stale_session: true,
             }) => {

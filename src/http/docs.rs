@@ -26,6 +26,12 @@ use crate::state::AppState;
         (name = "client-tokens", description = "Long-lived API tokens and pairing codes"),
         (name = "device-auth", description = "Signing a device in by approval"),
         (name = "devices", description = "Your devices"),
+        (name = "platforms", description = "Game systems of the library"),
+        (name = "roms", description = "Game files and your own data about them"),
+        (name = "collections", description = "Named lists of ROMs"),
+        (name = "firmware", description = "BIOS and other system files"),
+        (name = "tasks", description = "Maintenance run by hand"),
+        (name = "oidc", description = "Sign-in through an OpenID Connect provider"),
         (name = "system", description = "Server status"),
     )
 )]

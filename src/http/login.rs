@@ -120,32 +120,49 @@ async fn sign_in(context: Arc<AuthContext>, state: AppState, request: Request) -
         },
     };
 
-    // A new session id at every login; the one the browser had is ended, never reused.
+    let mut response = Json(UserSchema::from(&user)).into_response();
+    begin_session(&state, &context, &user, user_agent, None, &mut response).await?;
+    tracing::info!(user.id = user.id, "signed in; session started");
+    Ok(response)
+}
+
+/// Starts a browser session for `user` and sets its cookies on `response`.
+///
+/// The session the browser had, if any, is ended first: every sign-in gets a new id, so a
+/// session id planted before sign-in is worth nothing after it.
+pub(crate) async fn begin_session(
+    state: &AppState,
+    context: &AuthContext,
+    user: &User,
+    user_agent: Option<String>,
+    oidc_id_token: Option<String>,
+    response: &mut Response,
+) -> Result<()> {
     if let Some(old_cookie) = context.browser_session_cookie() {
-        if let Some((old, _)) = state
+        let old = state
             .store
             .find_session(&hash_session_cookie(old_cookie))
-            .await?
-        {
+            .await?;
+        if let Some((old, _)) = old {
             state.store.delete_session(old.id).await?;
         }
     }
-    let (session_cookie, max_age) = start_session(&state, &user, user_agent, &context).await?;
-    tracing::info!(user.id = user.id, "signed in; session started");
+    let (session_cookie, max_age) =
+        start_session(state, user, user_agent, context, oidc_id_token).await?;
 
     let policy = state.cookie_policy();
     let csrf_token = state.csrf().issue(Some(session_cookie.expose_secret()));
-    let mut response = Json(UserSchema::from(&user)).into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
         policy.session_cookie(&session_cookie, max_age),
     );
     headers.append(header::SET_COOKIE, policy.csrf_cookie(&csrf_token));
-    Ok(response)
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(())
 }
 
-fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+pub(crate) fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     let value = headers.get(name)?.to_str().ok()?;
     Some(value.chars().take(255).collect())
 }
@@ -195,6 +212,7 @@ async fn start_session(
     user: &User,
     user_agent: Option<String>,
     context: &AuthContext,
+    oidc_id_token: Option<String>,
 ) -> Result<(SecretString, i64)> {
     let now = Utc::now();
     let idle = state.config.session_max_age_seconds as i64;
@@ -210,6 +228,7 @@ async fn start_session(
         absolute_expires_at: now + Duration::seconds(absolute),
         user_agent,
         client_address: Some(context.address.to_string()),
+        oidc_id_token,
     };
     state.store.create_session(session).await?;
     Ok((secret.cookie_value, max_age))
@@ -221,7 +240,8 @@ async fn start_session(
     path = "/api/auth/logout",
     tag = "auth",
     responses(
-        (status = 200, description = "Signed out; cookies cleared", body = Option<String>),
+        (status = 200, description = "Signed out; cookies cleared. `null`, or for an OIDC \
+            session `{\"oidc_logout_url\": ...}` to end the provider's session too"),
         (status = 403, description = "CSRF token verification failed"),
     ),
     security(("SessionCookie" = []), ())
@@ -240,7 +260,8 @@ async fn logout(
     path = "/api/logout",
     tag = "auth",
     responses(
-        (status = 200, description = "Signed out; cookies cleared", body = Option<String>),
+        (status = 200, description = "Signed out; cookies cleared. `null`, or for an OIDC \
+            session `{\"oidc_logout_url\": ...}` to end the provider's session too"),
         (status = 403, description = "CSRF token verification failed"),
     ),
     security(("SessionCookie" = []), ())
@@ -258,20 +279,55 @@ async fn sign_out(
     state: AppState,
     request: Request,
 ) -> Result<Response> {
+    let mut body = serde_json::Value::Null;
     if let Outcome::Authenticated(identity) = context.resolve(&state).await {
         if let Some(session_id) = identity.session_id() {
             let (parts, _) = request.into_parts();
             enforce_csrf_for(&parts, &state, identity)?;
+            if let Some(url) = provider_logout_url(&state, &context).await? {
+                body = serde_json::json!({ "oidc_logout_url": url });
+            }
             state.store.delete_session(session_id).await?;
             tracing::info!(user.id = identity.user_id(), "signed out; session ended");
         }
     }
 
     let policy = state.cookie_policy();
-    let mut response = Json(serde_json::Value::Null).into_response();
+    let mut response = Json(body).into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, policy.expired_cookie(SESSION_COOKIE));
     headers.append(header::SET_COOKIE, policy.expired_cookie(CSRF_COOKIE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Where to send the browser so the provider ends its session too, for an OIDC session
+/// when RP-initiated logout is configured.
+async fn provider_logout_url(state: &AppState, context: &AuthContext) -> Result<Option<String>> {
+    let (Some(provider), true) = (&state.oidc, state.config.oidc_rp_initiated_logout) else {
+        return Ok(None);
+    };
+    let Some(cookie) = context.session_cookie() else {
+        return Ok(None);
+    };
+    let session = state
+        .store
+        .find_session(&hash_session_cookie(cookie))
+        .await?;
+    let Some(id_token) = session.and_then(|(session, _)| session.oidc_id_token) else {
+        return Ok(None);
+    };
+    let Some(endpoint) = provider.end_session_endpoint().await else {
+        tracing::warn!("RP-initiated logout is on but the provider has no end-session endpoint");
+        return Ok(None);
+    };
+
+    let mut query = vec![("id_token_hint", id_token.as_str())];
+    if let Some(base_url) = state.config.base_url.as_deref() {
+        query.push(("post_logout_redirect_uri", base_url));
+    }
+    query.push(("client_id", provider.client_id()));
+    let query = serde_urlencoded::to_string(&query).map_err(anyhow::Error::from)?;
+    let separator = if endpoint.contains('?') { '&' } else { '?' };
+    Ok(Some(format!("{endpoint}{separator}{query}")))
 }

@@ -6,7 +6,9 @@ pub mod devices;
 pub mod docs;
 pub mod extract;
 pub mod heartbeat;
+pub mod library;
 pub mod login;
+pub mod oidc;
 pub mod sessions;
 pub mod token;
 pub mod users;
@@ -46,7 +48,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(device_auth::router())
         .merge(devices::router())
         .merge(heartbeat::router())
+        .merge(library::router())
         .merge(login::router())
+        .merge(oidc::router())
         .merge(sessions::router())
         .merge(token::router())
         .merge(users::router())
@@ -92,6 +96,7 @@ pub fn app(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .layer(middleware::map_response(strip_cors_without_origin))
         .option_layer(cors_layer(&state))
         .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn(limit_duration))
@@ -155,6 +160,25 @@ fn cors_layer(state: &AppState) -> Option<CorsLayer> {
         ])
         .max_age(Duration::from_secs(600));
     Some(layer)
+}
+
+/// Drops the CORS headers that the CORS layer adds even for an origin it does not allow, so
+/// an unlisted origin learns nothing about what would be allowed.
+async fn strip_cors_without_origin(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        return response;
+    }
+    for name in [
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        header::ACCESS_CONTROL_MAX_AGE,
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    ] {
+        headers.remove(name);
+    }
+    response
 }
 
 /// Refuses oversized header blocks with a JSON 431.

@@ -146,7 +146,11 @@ async fn create_user(
 ) -> Result<(StatusCode, Json<UserSchema>)> {
     // First-run setup is decided before the body is read, so that 422 never reaches an
     // anonymous caller once setup is over.
-    let first_run = identity.is_none() && state.needs_setup().await?;
+    // A kiosk identity has no user behind it: for setup it counts as anonymous.
+    let has_user = identity
+        .as_ref()
+        .is_some_and(|identity| identity.user.is_some());
+    let first_run = !has_user && state.needs_setup().await?;
     if !first_run {
         let identity = identity.ok_or_else(|| ApiError::not_authenticated(Challenge::Bearer))?;
         require_scopes(&identity, require_users_write())?;

@@ -4,9 +4,12 @@
 //! own SQL dialect and migrations (`migrations/sqlite`, `migrations/postgres`). Every method
 //! is one unit of work: a method that writes more than once does so in one transaction.
 
+mod library;
 mod postgres;
+mod postgres_library;
 mod records;
 mod sqlite;
+mod sqlite_library;
 
 use std::sync::Arc;
 
@@ -14,6 +17,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+pub use library::{
+    Collection, CollectionFields, Firmware, FirmwareFields, LibraryStore, Page, Platform,
+    PlatformFields, PlatformRemoval, Reference, Rom, RomFields, RomPage, RomProps, Saved,
+};
 pub use records::{
     ClientToken, Device, DeviceApproval, DeviceAuthRequest, DeviceFields, DevicePoll, Exchange,
     NewClientToken, NewDeviceAuthRequest, NewRefreshGrant, NewRefreshToken, NewSession, NewUser,
@@ -41,7 +48,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps, as named operations.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: LibraryStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 
@@ -113,6 +120,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends the user's session with that public id; `false` when the user has none such.
     async fn delete_user_session(&self, user_id: i64, public_id: &str) -> StoreResult<bool>;
+
+    /// The user bound to this OpenID Connect issuer and subject.
+    async fn find_user_by_identity(&self, issuer: &str, subject: &str)
+        -> StoreResult<Option<User>>;
+
+    /// The user with this email address, compared case-insensitively.
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+
+    /// Binds an existing user to an OpenID Connect issuer and subject.
+    async fn link_identity(
+        &self,
+        user_id: i64,
+        issuer: &str,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Creates a user already bound to an OpenID Connect identity, in one transaction.
+    async fn create_oidc_user(
+        &self,
+        user: NewUser,
+        issuer: &str,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User>;
 
     /// Deletes sessions whose idle or absolute expiry has passed; returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;

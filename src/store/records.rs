@@ -85,7 +85,7 @@ impl UserUpdate {
 }
 
 /// A browser session; the cookie holds a secret whose SHA-256 is `token_hash`.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub struct Session {
     pub id: i64,
     /// The id shown to the user when listing sessions; never the cookie value.
@@ -97,6 +97,21 @@ pub struct Session {
     pub absolute_expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub client_address: Option<String>,
+    /// For a session started through OIDC, the provider's ID token, sent back only as the
+    /// hint when asking the provider to end its session too.
+    pub oidc_id_token: Option<String>,
+}
+
+impl fmt::Debug for Session {
+    /// Leaves out the ID token and the client's details.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Session")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("absolute_expires_at", &self.absolute_expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -115,6 +130,7 @@ pub struct NewSession {
     pub absolute_expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub client_address: Option<String>,
+    pub oidc_id_token: Option<String>,
 }
 
 /// An OAuth2 password grant: the family its refresh tokens belong to.

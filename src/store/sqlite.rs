@@ -13,7 +13,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{FromRow, Row, SqliteConnection, SqlitePool};
 
 use super::{
     ClientToken, Device, DeviceApproval, DeviceAuthRequest, DeviceFields, DevicePoll, Exchange,
@@ -30,10 +30,10 @@ const USER_COLUMNS: &str = "id, username, email, password_hash, role, enabled, \
     credential_version, avatar_path, created_at, updated_at, last_login, last_active";
 
 const SESSION_COLUMNS: &str = "id, public_id, user_id, created_at, last_seen_at, \
-    idle_expires_at, absolute_expires_at, user_agent, client_address";
+    idle_expires_at, absolute_expires_at, user_agent, client_address, oidc_id_token";
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -56,6 +56,8 @@ impl SqliteStore {
 
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A local file cannot go stale the way a network connection can.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .context("cannot open the SQLite database")?;
@@ -249,6 +251,65 @@ async fn upsert_device_in(
         .map_err(conflict_on_unique)
 }
 
+/// The columns of `users` under the alias `u`, for joins.
+const USER_COLUMNS_OF_U: &str = "u.id, u.username, u.email, u.password_hash, u.role, \
+    u.enabled, u.credential_version, u.avatar_path, u.created_at, u.updated_at, u.last_login, \
+    u.last_active";
+
+/// The same columns renamed `u_<column>`, for rows that also hold another table's `id`.
+const USER_COLUMNS_AS_U: &str = "u.id AS u_id, u.username AS u_username, u.email AS u_email, \
+    u.password_hash AS u_password_hash, u.role AS u_role, u.enabled AS u_enabled, \
+    u.credential_version AS u_credential_version, u.avatar_path AS u_avatar_path, \
+    u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.last_login AS u_last_login, \
+    u.last_active AS u_last_active";
+
+async fn insert_identity(
+    connection: &mut SqliteConnection,
+    user_id: i64,
+    issuer: &str,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO user_identities (user_id, issuer, subject, created_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(user_id)
+    .bind(issuer)
+    .bind(subject)
+    .bind(now)
+    .execute(connection)
+    .await
+    .map_err(conflict_on_unique)?;
+    Ok(())
+}
+
+/// The columns of `sessions` under the alias `s`, for joins.
+const SESSION_COLUMNS_OF_S: &str = "s.id, s.public_id, s.user_id, s.created_at, \
+    s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.client_address, \
+    s.oidc_id_token";
+
+/// Reads a user from a row where its columns are named `u_<column>`.
+fn user_from_prefixed_row(row: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
+    let role: String = row.try_get("u_role")?;
+    Ok(User {
+        id: row.try_get("u_id")?,
+        username: row.try_get("u_username")?,
+        email: row.try_get("u_email")?,
+        password_hash: row.try_get("u_password_hash")?,
+        role: role
+            .parse()
+            .map_err(|error: String| sqlx::Error::Decode(error.into()))?,
+        enabled: row.try_get("u_enabled")?,
+        credential_version: row.try_get("u_credential_version")?,
+        avatar_path: row.try_get("u_avatar_path")?,
+        created_at: row.try_get("u_created_at")?,
+        updated_at: row.try_get("u_updated_at")?,
+        last_login: row.try_get("u_last_login")?,
+        last_active: row.try_get("u_last_active")?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -406,8 +467,8 @@ impl Store for SqliteStore {
     async fn create_session(&self, session: NewSession) -> StoreResult<Session> {
         let sql = format!(
             "INSERT INTO sessions (public_id, token_hash, user_id, created_at, last_seen_at, \
-                idle_expires_at, absolute_expires_at, user_agent, client_address) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8) RETURNING {SESSION_COLUMNS}"
+                idle_expires_at, absolute_expires_at, user_agent, client_address, oidc_id_token) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9) RETURNING {SESSION_COLUMNS}"
         );
         Ok(sqlx::query_as(&sql)
             .bind(&session.public_id)
@@ -418,22 +479,28 @@ impl Store for SqliteStore {
             .bind(session.absolute_expires_at)
             .bind(&session.user_agent)
             .bind(&session.client_address)
+            .bind(&session.oidc_id_token)
             .fetch_one(&self.pool)
             .await?)
     }
 
     async fn find_session(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, User)>> {
-        let session: Option<Session> = sqlx::query_as(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = $1"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(session) = session else {
+        // One round trip on the hot path of every cookie-authenticated request.
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS_OF_S}, {USER_COLUMNS_AS_U} \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let user = self.find_user(session.user_id).await?;
-        Ok(user.map(|user| (session, user)))
+        Ok(Some((
+            Session::from_row(&row)?,
+            user_from_prefixed_row(&row)?,
+        )))
     }
 
     async fn touch_session(
@@ -766,9 +833,9 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Exchange> {
         let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let token_id: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT token_id FROM pairing_codes WHERE code_hash = $1 AND expires_at > $2"
-        ))
+        let token_id: Option<i64> = sqlx::query_scalar(
+            "SELECT token_id FROM pairing_codes WHERE code_hash = $1 AND expires_at > $2",
+        )
         .bind(code_hash)
         .bind(now)
         .fetch_optional(&mut *transaction)
@@ -1051,5 +1118,54 @@ impl Store for SqliteStore {
         };
         transaction.commit().await?;
         Ok(poll)
+    }
+
+    async fn find_user_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS_OF_U} FROM users u JOIN user_identities i ON i.user_id = u.id \
+             WHERE i.issuer = $1 AND i.subject = $2"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
+        Ok(sqlx::query_as(&sql)
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn link_identity(
+        &self,
+        user_id: i64,
+        issuer: &str,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut connection = self.pool.acquire().await?;
+        insert_identity(&mut connection, user_id, issuer, subject, now).await
+    }
+
+    async fn create_oidc_user(
+        &self,
+        user: NewUser,
+        issuer: &str,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User> {
+        let mut transaction = self.pool.begin().await?;
+        let created = insert_user(&mut transaction, &user).await?;
+        insert_identity(&mut transaction, created.id, issuer, subject, now).await?;
+        transaction.commit().await?;
+        Ok(created)
     }
 }
