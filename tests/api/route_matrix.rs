@@ -22,6 +22,7 @@ on_both_backends!(
     protected_operations_refuse_callers_without_a_working_credential,
     every_role_is_refused_exactly_the_scopes_it_lacks,
     narrow_bearer_tokens_are_refused_what_they_were_not_granted,
+    all_required_scopes_but_one_are_refused_and_exactly_them_pass,
     public_operations_need_no_credential,
     the_document_is_served_at_both_paths,
     the_docs_page_is_served_without_a_cdn;
@@ -761,6 +762,69 @@ async fn narrow_bearer_tokens_are_refused_what_they_were_not_granted(app: TestAp
             if let Err(problem) = check_guard(&response, &operation, &missing, true) {
                 failures.push(format!("{} by {kind} token {problem}", operation.label()));
             }
+        }
+    }
+
+    assert_eq!(failures, Vec::<String>::new());
+}
+
+/// An admin's access token carrying exactly `scopes`, signed as the server signs them.
+fn token_with(app: &TestApp, admin: &romm_server::store::User, scopes: &[String]) -> String {
+    let scopes = romm_server::auth::scopes::ScopeSet::parse(scopes.iter().map(String::as_str))
+        .expect("the document names only known scopes");
+    let tokens = romm_server::auth::access_token::AccessTokens {
+        key: &app.state.keys.access_token,
+    };
+    let now = chrono::Utc::now();
+    tokens.issue(
+        admin.id,
+        admin.credential_version,
+        scopes,
+        now,
+        now + chrono::Duration::minutes(5),
+    )
+}
+
+/// For every operation, a token lacking any one declared scope gets 403 naming just that
+/// scope, and a token with exactly the declared scopes passes the guard: the document says
+/// what the server enforces, no more and no less.
+async fn all_required_scopes_but_one_are_refused_and_exactly_them_pass(app: TestApp) {
+    let admin = app.user("matrix", Role::Admin).await;
+    let mut failures = Vec::new();
+
+    for operation in protected_operations() {
+        for dropped in &operation.scopes {
+            let held: Vec<String> = operation
+                .scopes
+                .iter()
+                .filter(|scope| *scope != dropped)
+                .cloned()
+                .collect();
+            let token = token_with(&app, &admin, &held);
+            let request = operation
+                .request(admin.id)
+                .authorization(&format!("Bearer {token}"));
+            let response = app.send(request.build()).await;
+
+            let missing = vec![dropped.clone()];
+            if let Err(problem) = check_guard(&response, &operation, &missing, true) {
+                failures.push(format!(
+                    "{} without {dropped}: {problem}",
+                    operation.label()
+                ));
+            }
+        }
+
+        let token = token_with(&app, &admin, &operation.scopes);
+        let request = operation
+            .request(admin.id)
+            .authorization(&format!("Bearer {token}"));
+        let response = app.send(request.build()).await;
+        if let Err(problem) = check_guard(&response, &operation, &[], true) {
+            failures.push(format!(
+                "{} with exactly its scopes: {problem}",
+                operation.label()
+            ));
         }
     }
 
