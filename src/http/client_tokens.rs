@@ -179,7 +179,8 @@ fn token_not_found() -> ApiError {
     tag = "client-tokens",
     request_body = CreateTokenForm,
     responses(
-        (status = 201, description = "Created; the secret is shown only now", body = ClientTokenWithSecret),
+        (status = 201, description = "Created; the secret is shown only now",
+            body = ClientTokenWithSecret),
         (status = 400, description = "Maximum of 25 tokens per user reached"),
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Missing me.write, or scopes beyond the caller's"),
@@ -342,7 +343,8 @@ async fn delete_token(
     tag = "client-tokens",
     params(("id" = i64, Path, description = "Token id")),
     responses(
-        (status = 200, description = "The new secret, shown only now", body = ClientTokenWithSecret),
+        (status = 200, description = "The new secret, shown only now",
+            body = ClientTokenWithSecret),
         (status = 401, description = "Not authenticated"),
         (status = 403, description = "Missing me.write"),
         (status = 404, description = "Token not found"),

@@ -414,8 +414,10 @@ async fn deny(
     tag = "device-auth",
     request_body = PollForm,
     responses(
-        (status = 200, description = "Approved: the token, given only this once", body = DeviceToken),
-        (status = 400, description = "authorization_pending, slow_down, access_denied or expired_token"),
+        (status = 200, description = "Approved: the token, given only this once",
+            body = DeviceToken),
+        (status = 400,
+            description = "authorization_pending, slow_down, access_denied or expired_token"),
         (status = 429, description = "More than 60 polls a minute from this address"),
     )
 )]

@@ -146,7 +146,8 @@ async fn start(State(state): State<AppState>, headers: HeaderMap) -> Response {
     };
     let sealed = flow.seal(&state.keys.oidc_state);
     let cookie = format!(
-        "{FLOW_COOKIE}={sealed}; HttpOnly; Max-Age={FLOW_LIFETIME_SECS}; Path=/api; SameSite=Lax{secure}"
+        "{FLOW_COOKIE}={sealed}; HttpOnly; Max-Age={FLOW_LIFETIME_SECS}; Path=/api; \
+         SameSite=Lax{secure}"
     );
     let mut response = redirect(&url);
     if let Ok(cookie) = HeaderValue::from_str(&cookie) {
@@ -162,12 +163,14 @@ async fn start(State(state): State<AppState>, headers: HeaderMap) -> Response {
     tag = "oidc",
     params(CallbackQuery),
     responses(
-        (status = 302, description = "Signed in: to `/`; or, for browsers, to `/login?error=<code>`"),
+        (status = 302,
+            description = "Signed in: to `/`; or, for browsers, to `/login?error=<code>`"),
         (status = 400, description = "Expired or foreign sign-in, or OIDC misconfigured"),
         (status = 401, description = "The provider refused, or its answer failed verification"),
         (status = 403, description = "Registration disabled, no role granted, or disabled user"),
         (status = 404, description = "OIDC is not enabled"),
-        (status = 409, description = "An account has this email, which the provider has not verified"),
+        (status = 409,
+            description = "An account has this email, which the provider has not verified"),
     )
 )]
 async fn callback(

@@ -838,7 +838,8 @@ impl Store for PostgresStore {
     ) -> StoreResult<Exchange> {
         let mut transaction = self.pool.begin().await?;
         let token_id: Option<i64> = sqlx::query_scalar(
-            "SELECT token_id FROM pairing_codes WHERE code_hash = $1 AND expires_at > $2 FOR UPDATE",
+            "SELECT token_id FROM pairing_codes \
+             WHERE code_hash = $1 AND expires_at > $2 FOR UPDATE",
         )
         .bind(code_hash)
         .bind(now)
@@ -848,7 +849,8 @@ impl Store for PostgresStore {
             return Ok(Exchange::Invalid);
         };
         let owner_enabled: bool = sqlx::query_scalar(
-            "SELECT u.enabled FROM client_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+            "SELECT u.enabled FROM client_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.id = $1",
         )
         .bind(token_id)
         .fetch_one(&mut *transaction)
@@ -862,7 +864,8 @@ impl Store for PostgresStore {
             .execute(&mut *transaction)
             .await?;
         let sql = format!(
-            "UPDATE client_tokens SET token_hash = $2 WHERE id = $1 RETURNING {CLIENT_TOKEN_COLUMNS}"
+            "UPDATE client_tokens SET token_hash = $2 WHERE id = $1 \
+             RETURNING {CLIENT_TOKEN_COLUMNS}"
         );
         let token: ClientToken = sqlx::query_as(&sql)
             .bind(token_id)

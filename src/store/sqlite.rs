@@ -844,7 +844,8 @@ impl Store for SqliteStore {
             return Ok(Exchange::Invalid);
         };
         let owner_enabled: bool = sqlx::query_scalar(
-            "SELECT u.enabled FROM client_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+            "SELECT u.enabled FROM client_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.id = $1",
         )
         .bind(token_id)
         .fetch_one(&mut *transaction)
@@ -858,7 +859,8 @@ impl Store for SqliteStore {
             .execute(&mut *transaction)
             .await?;
         let sql = format!(
-            "UPDATE client_tokens SET token_hash = $2 WHERE id = $1 RETURNING {CLIENT_TOKEN_COLUMNS}"
+            "UPDATE client_tokens SET token_hash = $2 WHERE id = $1 \
+             RETURNING {CLIENT_TOKEN_COLUMNS}"
         );
         let token: ClientToken = sqlx::query_as(&sql)
             .bind(token_id)

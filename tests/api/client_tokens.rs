@@ -675,7 +675,9 @@ async fn last_used_at_is_recorded(app: TestApp) {
 async fn devices_are_private_and_deleting_one_revokes_its_tokens(app: TestApp) {
     let alice = app.user("alice", Role::Viewer).await;
     app.user("bobby", Role::Viewer).await;
-    let body = json!({"name": "Retroid", "platform": "android", "client": "argosy", "client_version": "1.0"});
+    let body = json!({
+        "name": "Retroid", "platform": "android", "client": "argosy", "client_version": "1.0",
+    });
     let created = app
         .send(
             RequestBuilder::new(Method::POST, "/api/devices")

@@ -133,7 +133,10 @@ async fn init_refuses_unknown_scopes_and_bad_fields(app: TestApp) {
         init_body("id", &["me.read", "roms.burn"]),
         init_body("id", &[]),
         init_body("", &["me.read"]),
-        json!({"client_device_identifier": "id", "name": "n", "client": long_client, "requested_scopes": ["me.read"]}),
+        json!({
+            "client_device_identifier": "id", "name": "n", "client": long_client,
+            "requested_scopes": ["me.read"],
+        }),
         json!({"name": "n", "client": "c", "requested_scopes": ["me.read"]}),
     ];
     for body in cases {

@@ -31,7 +31,8 @@ on_both_backends!(
     disabling_a_user_revokes_its_tokens,
     logout_does_not_touch_grants,
     password_failures_share_the_login_rate_limit;
-    configured: expired_refresh_tokens_are_refused, disabled_userpass_login_refuses_the_password_grant,
+    configured: expired_refresh_tokens_are_refused,
+    disabled_userpass_login_refuses_the_password_grant,
 );
 
 async fn token_request(app: &TestApp, pairs: &[(&str, &str)]) -> TestResponse {
@@ -365,7 +366,8 @@ async fn forged_expired_and_mistyped_tokens_get_401(app: TestApp) {
     let claims = |token_type: &str, exp: i64| {
         serde_json::json!({
             "iss": "romm:oauth", "aud": "romm", "sub": alice.id.to_string(), "type": token_type,
-            "scopes": "me.read", "iat": now, "exp": exp, "jti": "x", "ver": alice.credential_version,
+            "scopes": "me.read", "iat": now, "exp": exp, "jti": "x",
+            "ver": alice.credential_version,
         })
     };
     let hs256 = r#"{"alg":"HS256","typ":"JWT"}"#;
