@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::SecretString;
@@ -37,8 +37,10 @@ pub async fn identity_middleware(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
     let address = client_address(peer, request.headers(), &state.config.trusted_proxies);
-    let request_headers = request.headers().clone();
-    let context = Arc::new(AuthContext::new(&request_headers, address));
+    // Only the CSRF cookie is needed after the handler; copying all headers would cost every
+    // request an allocation per header.
+    let csrf_cookie = cookie(request.headers(), CSRF_COOKIE).map(str::to_owned);
+    let context = Arc::new(AuthContext::new(request.headers(), address));
     request.extensions_mut().insert(context.clone());
 
     let mut response = next.run(request).await;
@@ -60,7 +62,7 @@ pub async fn identity_middleware(
     };
     response.extensions_mut().insert(answered);
 
-    maintain_cookies(&state, &context, &request_headers, &mut response);
+    maintain_cookies(&state, &context, csrf_cookie.as_deref(), &mut response);
     response
 }
 
@@ -76,7 +78,7 @@ fn sets_cookie(response: &Response, name: &str) -> bool {
 fn maintain_cookies(
     state: &AppState,
     context: &AuthContext,
-    request_headers: &HeaderMap,
+    csrf_cookie: Option<&str>,
     response: &mut Response,
 ) {
     let policy = state.cookie_policy();
@@ -120,7 +122,7 @@ fn maintain_cookies(
         return;
     }
     let csrf = state.csrf();
-    let current = cookie(request_headers, CSRF_COOKIE);
+    let current = csrf_cookie;
     if !current.is_some_and(|token| csrf.is_valid(token, session_cookie)) {
         let token = csrf.issue(session_cookie);
         response
