@@ -88,26 +88,22 @@ async fn approve(app: &TestApp, approver: &str, user_code: &str, scopes: &[&str]
     app.send(request).await
 }
 
+/// Sets a timestamp column of every device request, straight in the test's database.
+async fn set_request_time(app: &TestApp, column: &str, at: chrono::DateTime<Utc>) {
+    let url = secrecy::ExposeSecret::expose_secret(&app.state.config.database_url).to_owned();
+    let sql = format!("UPDATE device_auth_requests SET {column} = $1");
+    if url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(&sql).bind(at).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(&sql).bind(at).execute(&pool).await.unwrap();
+    }
+}
+
 /// Makes the last poll look older than the interval, instead of sleeping five seconds.
 async fn age_last_poll(app: &TestApp) {
-    let pool_url = secrecy::ExposeSecret::expose_secret(&app.state.config.database_url).to_owned();
-    let long_ago = Utc::now() - Duration::seconds(30);
-    let sql = "UPDATE device_auth_requests SET last_polled_at = $1";
-    if pool_url.starts_with("sqlite") {
-        let pool = sqlx::SqlitePool::connect(&pool_url).await.unwrap();
-        sqlx::query(sql)
-            .bind(long_ago)
-            .execute(&pool)
-            .await
-            .unwrap();
-    } else {
-        let pool = sqlx::PgPool::connect(&pool_url).await.unwrap();
-        sqlx::query(sql)
-            .bind(long_ago)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    set_request_time(app, "last_polled_at", Utc::now() - Duration::seconds(30)).await;
 }
 
 async fn init_answers_201_with_relative_verification_paths(app: TestApp) {
@@ -241,16 +237,7 @@ async fn denial_is_reported_as_access_denied(app: TestApp) {
 async fn expired_requests_are_expired_token(app: TestApp) {
     app.user("alice", Role::Viewer).await;
     let body = init(&app, &GROUT_SCOPES).await;
-    let url = secrecy::ExposeSecret::expose_secret(&app.state.config.database_url).to_owned();
-    let past = Utc::now() - Duration::seconds(1);
-    let sql = "UPDATE device_auth_requests SET expires_at = $1";
-    if url.starts_with("sqlite") {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
-    } else {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
-    }
+    set_request_time(&app, "expires_at", Utc::now() - Duration::seconds(1)).await;
 
     assert_flow_state(
         &poll(&app, body["device_code"].as_str().unwrap()).await,
