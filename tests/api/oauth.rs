@@ -390,8 +390,11 @@ async fn forged_expired_and_mistyped_tokens_get_401(app: TestApp) {
         Utc::now() - Duration::hours(1),
         Utc::now() - Duration::seconds(1),
     );
+    // A signature character whose bits all count, always changed to a different one.
     let mut tampered = valid.clone();
-    tampered.replace_range(tampered.len() - 2.., "AA");
+    let at = tampered.len() - 10;
+    let replacement = if &tampered[at..=at] == "A" { "B" } else { "A" };
+    tampered.replace_range(at..=at, replacement);
     let unsigned = format!(
         "{}.",
         valid.rsplit_once('.').unwrap().0.replacen(
