@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod guard;
 pub mod identity;
 pub mod keys;
+pub mod link_token;
 pub mod middleware;
 pub mod password;
 pub mod scopes;

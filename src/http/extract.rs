@@ -7,6 +7,7 @@
 
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -167,6 +168,26 @@ pub async fn read_multipart<S: Send + Sync>(
         fields.push((name, value));
     }
     Ok(fields)
+}
+
+/// The query string, deserialised into a struct of text fields.
+///
+/// Numbers arrive as text and are parsed by the handler, so that a bad one gets a detail
+/// naming its field, which a typed `axum::extract::Query` cannot give.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Query<T>, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Query)
+            .map_err(|error| ApiError::Validation {
+                detail: format!("Invalid query string: {error}"),
+                errors: Vec::new(),
+            })
+    }
 }
 
 /// `axum::extract::Path` with the API's rejections: a segment of the wrong type is 422.

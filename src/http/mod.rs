@@ -1,5 +1,6 @@
 //! The HTTP API: one router per feature, merged here, and the layers every request passes.
 
+pub mod accounts;
 pub mod client_tokens;
 pub mod device_auth;
 pub mod devices;
@@ -44,6 +45,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Every documented route, with its OpenAPI entries.
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(<docs::ApiDoc as utoipa::OpenApi>::openapi())
+        .merge(accounts::router())
         .merge(client_tokens::router())
         .merge(device_auth::router())
         .merge(devices::router())

@@ -4,11 +4,14 @@
 //! own SQL dialect and migrations (`migrations/sqlite`, `migrations/postgres`). Every method
 //! is one unit of work: a method that writes more than once does so in one transaction.
 
+mod accounts;
 mod library;
 mod postgres;
+mod postgres_accounts;
 mod postgres_library;
 mod records;
 mod sqlite;
+mod sqlite_accounts;
 mod sqlite_library;
 
 use std::sync::Arc;
@@ -17,6 +20,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+pub use accounts::{
+    AccountStore, NewInvite, NewPasswordReset, PasswordResetRequest, PendingInvite, Registration,
+};
 pub use library::{
     Collection, CollectionFields, Firmware, FirmwareFields, LibraryStore, Page, Platform,
     PlatformFields, PlatformRemoval, Reference, Rom, RomFields, RomPage, RomProps, Saved,
@@ -48,7 +54,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps, as named operations.
 #[async_trait]
-pub trait Store: LibraryStore + Send + Sync + 'static {
+pub trait Store: AccountStore + LibraryStore + Send + Sync + 'static {
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
 

@@ -22,7 +22,7 @@ use crate::auth::scopes::Role;
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The columns of `users` in the order [`User`] reads them.
-const USER_COLUMNS: &str = "id, username, email, password_hash, role, enabled, \
+pub(super) const USER_COLUMNS: &str = "id, username, email, password_hash, role, enabled, \
     credential_version, avatar_path, created_at, updated_at, last_login, last_active";
 
 /// The advisory lock that serialises first-run setup across instances.
@@ -52,7 +52,7 @@ impl PostgresStore {
 }
 
 /// Turns a broken unique constraint into a conflict the API can explain.
-fn conflict_on_unique(error: sqlx::Error) -> StoreError {
+pub(super) fn conflict_on_unique(error: sqlx::Error) -> StoreError {
     let Some(database_error) = error.as_database_error() else {
         return error.into();
     };
@@ -96,7 +96,10 @@ async fn lock_user(connection: &mut PgConnection, id: i64) -> StoreResult<Option
         .await?)
 }
 
-async fn insert_user(connection: &mut PgConnection, user: &NewUser) -> StoreResult<User> {
+pub(super) async fn insert_user(
+    connection: &mut PgConnection,
+    user: &NewUser,
+) -> StoreResult<User> {
     let now = Utc::now();
     let sql = format!(
         "INSERT INTO users (username, email, password_hash, role, created_at, updated_at) \

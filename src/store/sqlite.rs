@@ -26,7 +26,7 @@ use crate::auth::scopes::Role;
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// The columns of `users` in the order [`User`] reads them.
-const USER_COLUMNS: &str = "id, username, email, password_hash, role, enabled, \
+pub(super) const USER_COLUMNS: &str = "id, username, email, password_hash, role, enabled, \
     credential_version, avatar_path, created_at, updated_at, last_login, last_active";
 
 const SESSION_COLUMNS: &str = "id, public_id, user_id, created_at, last_seen_at, \
@@ -70,7 +70,7 @@ impl SqliteStore {
 }
 
 /// Turns a broken unique constraint into a conflict the API can explain.
-fn conflict_on_unique(error: sqlx::Error) -> StoreError {
+pub(super) fn conflict_on_unique(error: sqlx::Error) -> StoreError {
     let Some(database_error) = error.as_database_error() else {
         return error.into();
     };
@@ -102,7 +102,10 @@ async fn fetch_user(connection: &mut SqliteConnection, id: i64) -> StoreResult<O
         .await?)
 }
 
-async fn insert_user(connection: &mut SqliteConnection, user: &NewUser) -> StoreResult<User> {
+pub(super) async fn insert_user(
+    connection: &mut SqliteConnection,
+    user: &NewUser,
+) -> StoreResult<User> {
     let now = Utc::now();
     let sql = format!(
         "INSERT INTO users (username, email, password_hash, role, created_at, updated_at) \

@@ -88,17 +88,10 @@ async fn approve(app: &TestApp, approver: &str, user_code: &str, scopes: &[&str]
     app.send(request).await
 }
 
-/// Sets a timestamp column of every device request, straight in the test's database.
+/// Sets a timestamp column of every device request.
 async fn set_request_time(app: &TestApp, column: &str, at: chrono::DateTime<Utc>) {
-    let url = secrecy::ExposeSecret::expose_secret(&app.state.config.database_url).to_owned();
-    let sql = format!("UPDATE device_auth_requests SET {column} = $1");
-    if url.starts_with("sqlite") {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query(&sql).bind(at).execute(&pool).await.unwrap();
-    } else {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(&sql).bind(at).execute(&pool).await.unwrap();
-    }
+    app.set_time_of_every_row("device_auth_requests", column, at)
+        .await;
 }
 
 /// Makes the last poll look older than the interval, instead of sleeping five seconds.

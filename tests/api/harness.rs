@@ -13,6 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::Router;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use romm_server::auth::scopes::Role;
 use romm_server::config::Config;
@@ -241,6 +242,47 @@ impl TestApp {
             csrf: response.cookie("romm_csrftoken").expect("a CSRF cookie"),
         }
     }
+}
+
+impl TestApp {
+    /// Sets a timestamp column on every row of a table, straight in the test's database, so
+    /// that tests of expiry need not wait.
+    pub async fn set_time_of_every_row(&self, table: &str, column: &str, at: DateTime<Utc>) {
+        let sql = format!("UPDATE {table} SET {column} = $1");
+        match self.raw_connection().await {
+            RawConnection::Sqlite(pool) => {
+                sqlx::query(&sql).bind(at).execute(&pool).await.unwrap();
+            }
+            RawConnection::Postgres(pool) => {
+                sqlx::query(&sql).bind(at).execute(&pool).await.unwrap();
+            }
+        };
+    }
+
+    /// How many rows a table holds, to prove that a refused request stored nothing.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match self.raw_connection().await {
+            RawConnection::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(&pool).await,
+            RawConnection::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(&pool).await,
+        }
+        .unwrap()
+    }
+
+    async fn raw_connection(&self) -> RawConnection {
+        let url = secrecy::ExposeSecret::expose_secret(&self.state.config.database_url);
+        if url.starts_with("sqlite") {
+            RawConnection::Sqlite(sqlx::SqlitePool::connect(url).await.unwrap())
+        } else {
+            RawConnection::Postgres(sqlx::PgPool::connect(url).await.unwrap())
+        }
+    }
+}
+
+/// A pool of the test's own database, beside the application's.
+enum RawConnection {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 impl Drop for TestApp {

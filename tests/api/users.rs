@@ -13,6 +13,8 @@ use crate::harness::{Browser, RequestBuilder, TestApp, TestResponse, PASSWORD};
 mod creating;
 mod deleting;
 mod field_rules;
+mod invites;
+mod password_resets;
 mod reading;
 mod revocation;
 mod updating;

@@ -13,14 +13,12 @@ mod tasks;
 
 use std::ops::RangeInclusive;
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, FieldError, Result};
+use crate::http::extract::Query;
 use crate::state::AppState;
 use crate::store::{Page, Reference, Saved};
 
@@ -43,26 +41,6 @@ const MAX_LIMIT: i64 = 500;
 
 /// The longest name or other one-line text field, in characters.
 const MAX_TEXT_CHARS: usize = 255;
-
-/// The query string, deserialised into a struct of text fields.
-///
-/// Numbers arrive as text and are parsed by the handler, so that a bad one gets a detail
-/// naming its field, which a typed `axum::extract::Query` cannot give.
-struct Query<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Query<T>> {
-        let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(Query)
-            .map_err(|error| ApiError::Validation {
-                detail: format!("Invalid query string: {error}"),
-                errors: Vec::new(),
-            })
-    }
-}
 
 /// `limit` and `offset` of a list, as the query string gives them.
 #[derive(Deserialize, IntoParams)]

@@ -79,6 +79,10 @@ pub struct RemovedCredentials {
     pairing_codes: u64,
     /// Device sign-in requests that expired, were denied or were completed.
     device_auth_requests: u64,
+    /// Invite links that were used or expired.
+    invites: u64,
+    /// Password-reset links that were used or expired.
+    password_resets: u64,
 }
 
 /// Deletes every credential that expired by `now` or can no longer be used.
@@ -95,6 +99,8 @@ async fn cleanup_expired_credentials(
         pairing_codes: store.delete_expired_pairing_codes(now).await?,
         device_auth_requests: store.delete_finished_device_auth_requests(now).await?,
         client_tokens: store.delete_expired_client_tokens(now).await?,
+        invites: store.delete_finished_invites(now).await?,
+        password_resets: store.delete_finished_password_resets(now).await?,
     })
 }
 

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use romm_server::auth::scopes::Role;
 use romm_server::store::{
-    DeviceApproval, DevicePoll, NewClientToken, NewDeviceAuthRequest, NewRefreshGrant,
-    NewRefreshToken, NewSession, Store,
+    DeviceApproval, DevicePoll, NewClientToken, NewDeviceAuthRequest, NewInvite, NewPasswordReset,
+    NewRefreshGrant, NewRefreshToken, NewSession, Registration, Store,
 };
 use serde_json::json;
 
@@ -142,6 +142,28 @@ async fn approve(store: &dyn Store, user_id: i64, seed: u8) {
     assert!(device.unwrap().is_some());
 }
 
+async fn invite(store: &dyn Store, inviter: i64, seed: u8, expires_at: DateTime<Utc>) {
+    let invite = NewInvite {
+        token_hash: hash(seed),
+        role: Role::Viewer,
+        created_by: inviter,
+        created_at: Utc::now() - Duration::days(1),
+        expires_at,
+    };
+    store.create_invite(invite).await.unwrap();
+}
+
+async fn password_reset(store: &dyn Store, user_id: i64, seed: u8, expires_at: DateTime<Utc>) {
+    let reset = NewPasswordReset {
+        token_hash: hash(seed),
+        user_id,
+        created_by: user_id,
+        created_at: Utc::now() - Duration::days(1),
+        expires_at,
+    };
+    store.create_password_reset(reset).await.unwrap();
+}
+
 async fn cleanup_deletes_exactly_the_dead_credentials_and_reports_the_counts(app: TestApp) {
     users(&app).await;
     let user = app.user("owner", Role::Viewer).await;
@@ -179,11 +201,37 @@ async fn cleanup_deletes_exactly_the_dead_credentials_and_reports_the_counts(app
     assert!(matches!(poll.await.unwrap(), DevicePoll::Completed(_)));
     device_request(store, 44, future).await;
     approve(store, user.id, 44).await;
+    let admin = store.find_user_by_username("admin").await.unwrap().unwrap();
+    invite(store, admin.id, 50, future).await;
+    invite(store, admin.id, 51, past).await;
+    invite(store, admin.id, 52, future).await;
+    let registration = Registration {
+        username: "invited".to_owned(),
+        email: None,
+        password_hash: user.password_hash.clone(),
+    };
+    let registered = store
+        .register_with_invite(&hash(52), Utc::now(), registration)
+        .await;
+    assert!(registered.unwrap().is_some());
+    // A user holds one unused reset link at a time, so each link here has its own user.
+    let editor = store
+        .find_user_by_username("editor")
+        .await
+        .unwrap()
+        .unwrap();
+    password_reset(store, user.id, 60, future).await;
+    password_reset(store, editor.id, 61, past).await;
+    password_reset(store, admin.id, 62, future).await;
+    let reset = store
+        .reset_password(&hash(62), Utc::now(), &admin.password_hash)
+        .await;
+    assert!(reset.unwrap().is_some());
 
     let first = post(&app, CLEANUP, "admin", json!({})).await;
     let second = post(&app, CLEANUP, "admin", json!({})).await;
 
-    let removed = |sessions, grants, tokens, codes, requests| {
+    let removed = |sessions, grants, tokens, codes, requests, invites, resets| {
         json!({
             "task": "cleanup_expired_credentials",
             "removed": {
@@ -192,13 +240,18 @@ async fn cleanup_deletes_exactly_the_dead_credentials_and_reports_the_counts(app
                 "client_tokens": tokens,
                 "pairing_codes": codes,
                 "device_auth_requests": requests,
+                "invites": invites,
+                "password_resets": resets,
             },
         })
     };
-    assert_eq!(expect(first, StatusCode::OK).json(), removed(2, 2, 1, 1, 3));
+    assert_eq!(
+        expect(first, StatusCode::OK).json(),
+        removed(2, 2, 1, 1, 3, 2, 2)
+    );
     assert_eq!(
         expect(second, StatusCode::OK).json(),
-        removed(0, 0, 0, 0, 0)
+        removed(0, 0, 0, 0, 0, 0, 0)
     );
     assert!(store.find_session(&hash(1)).await.unwrap().is_some());
     assert!(store.find_refresh_token(&hash(10)).await.unwrap().is_some());
@@ -213,4 +266,12 @@ async fn cleanup_deletes_exactly_the_dead_credentials_and_reports_the_counts(app
     assert!(store.find_device_auth(&hash(144)).await.unwrap().is_some());
     assert!(store.find_device_auth(&hash(141)).await.unwrap().is_none());
     assert!(store.find_device_auth(&hash(143)).await.unwrap().is_none());
+    let now = Utc::now();
+    assert!(store
+        .find_pending_invite(&hash(50), now)
+        .await
+        .unwrap()
+        .is_some());
+    let live_reset = store.find_pending_password_reset(&hash(60), now).await;
+    assert_eq!(live_reset.unwrap(), Some(user.id));
 }
