@@ -7,6 +7,7 @@ mod client_tokens;
 mod device_flow;
 mod heartbeat;
 mod library;
+mod logs;
 mod oauth;
 mod oidc;
 mod protection;
