@@ -8,7 +8,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 /// One permission a credential may carry, named as RomM names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -147,6 +149,19 @@ impl FromStr for Scope {
             .ok_or_else(|| UnknownScope(name.to_owned()))
     }
 }
+
+/// A scope in the OpenAPI document: one of the 22 names, wherever a field takes or lists them.
+impl PartialSchema for Scope {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Scope::ALL.map(Scope::name)))
+            .description(Some("A RomM scope"))
+            .into()
+    }
+}
+
+impl ToSchema for Scope {}
 
 /// A set of scopes; iteration and display follow the canonical order.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]

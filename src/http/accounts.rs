@@ -183,10 +183,12 @@ pub struct RegisterForm {
     /// The invite link's token.
     #[schema(value_type = String)]
     token: SecretString,
+    /// Stored lower-case.
+    #[schema(min_length = 3, max_length = 255, pattern = "^[A-Za-z0-9_-]+$")]
     username: String,
     #[serde(default)]
     email: Option<String>,
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     password: SecretString,
 }
 
@@ -335,7 +337,7 @@ pub struct ResetPasswordForm {
     /// The reset link's token.
     #[schema(value_type = String)]
     token: SecretString,
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     new_password: SecretString,
 }
 

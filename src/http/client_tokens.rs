@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::client_token::{code_hash, generate_client_token, generate_code};
 use crate::auth::identity::AuthContext;
-use crate::auth::scopes::ScopeSet;
+use crate::auth::scopes::{Scope, ScopeSet};
 use crate::auth::{require, Authorized, Identity};
 use crate::error::{ApiError, FieldError, Result};
 use crate::http::extract::{Json, Path};
@@ -44,6 +44,7 @@ pub struct ClientTokenSchema {
     pub id: i64,
     pub name: String,
     /// In canonical order.
+    #[schema(value_type = Vec<Scope>)]
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -95,11 +96,14 @@ pub struct OwnedClientTokenSchema {
 #[derive(Deserialize, ToSchema)]
 pub struct CreateTokenForm {
     /// 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
     /// At least one known scope, none beyond the calling credential's.
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     scopes: Vec<String>,
     /// `30d`, `90d`, `1y`, `never` or null (never).
     #[serde(default)]
+    #[schema(pattern = "^(30d|90d|1y|never)$")]
     expires_in: Option<String>,
 }
 

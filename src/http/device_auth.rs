@@ -20,7 +20,7 @@ use crate::auth::client_token::{
     code_hash, generate_client_token, generate_code, generate_device_code, normalize_code,
 };
 use crate::auth::identity::AuthContext;
-use crate::auth::scopes::ScopeSet;
+use crate::auth::scopes::{Scope, ScopeSet};
 use crate::auth::{require, Authorized};
 use crate::error::{ApiError, FieldError, Result};
 use crate::http::client_tokens::{
@@ -56,16 +56,24 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 pub struct InitForm {
     /// The client's stable id for this device, 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     client_device_identifier: String,
     /// 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
     /// The client program, 1 to 50 characters.
+    #[schema(min_length = 1, max_length = 50)]
     client: String,
+    /// 1 to 255 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     platform: Option<String>,
+    /// 1 to 255 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     client_version: Option<String>,
     /// At least one known scope.
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     requested_scopes: Vec<String>,
 }
 
@@ -93,6 +101,7 @@ pub struct PendingRequest {
     platform: Option<String>,
     client_version: Option<String>,
     client_device_identifier: String,
+    #[schema(value_type = Vec<Scope>)]
     requested_scopes: Vec<String>,
     expires_at: DateTime<Utc>,
 }
@@ -101,13 +110,16 @@ pub struct PendingRequest {
 #[derive(Deserialize, ToSchema)]
 pub struct ApproveForm {
     user_code: String,
-    /// None beyond the approving credential's scopes.
+    /// At least one, none beyond the approving credential's scopes.
+    #[schema(value_type = Vec<Scope>, min_items = 1)]
     approved_scopes: Vec<String>,
-    /// The device's name; the name it asked with by default.
+    /// The device's name, at most 255 characters; the name it asked with by default.
     #[serde(default)]
+    #[schema(max_length = 255)]
     device_name: Option<String>,
     /// The token's lifetime: `30d`, `90d`, `1y`, `never` or null.
     #[serde(default)]
+    #[schema(pattern = "^(30d|90d|1y|never)$")]
     expires_in: Option<String>,
 }
 
@@ -140,6 +152,7 @@ pub struct DeviceToken {
     access_token: String,
     token_type: &'static str,
     device_id: Option<String>,
+    #[schema(value_type = Vec<Scope>)]
     scopes: Vec<String>,
     expires_at: Option<DateTime<Utc>>,
 }

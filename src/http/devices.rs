@@ -63,24 +63,31 @@ pub struct DeviceCreated {
     created_at: DateTime<Utc>,
 }
 
-/// A device's fields; on update, absent ones stay as they are.
+/// A device's fields, each at most 255 characters; on update, absent ones stay as they are.
 #[derive(Deserialize, ToSchema)]
 pub struct DeviceForm {
-    /// 1 to 255 characters; required when registering.
+    /// Required, and not blank, when registering.
     #[serde(default)]
+    #[schema(max_length = 255)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 255)]
     platform: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 255)]
     client: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 255)]
     client_version: Option<String>,
     /// The client's own stable id for the device; registering it again updates the device.
     #[serde(default)]
+    #[schema(max_length = 255)]
     client_device_identifier: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 255)]
     hostname: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 255)]
     sync_mode: Option<String>,
 }
 

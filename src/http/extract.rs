@@ -3,9 +3,9 @@
 //! RomM's clients send the same endpoints JSON, urlencoded forms or multipart forms, so
 //! [`JsonOrForm`] accepts all three by `Content-Type`. Every rejection is a clear 4xx with
 //! `detail`: a syntax error is 400, a well-formed body with wrong fields is 422, an unknown
-//! content type is 415 and an oversized body is 413.
+//! content type is 415 and an oversized body is 413. A JSON body is always one object.
 
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Multipart, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
@@ -14,33 +14,27 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// `axum::Json` with the API's rejections.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON object body, or a JSON response; the body is parsed by [`parse_json`].
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if BodyFormat::of(request.headers()) != Some(BodyFormat::Json) {
+            return Err(ApiError::UnsupportedMediaType(
+                "Expected a body with Content-Type: application/json".to_owned(),
+            ));
+        }
+        let bytes = read_bytes(request, state).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
 
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        match rejection {
-            JsonRejection::JsonDataError(error) => ApiError::Validation {
-                detail: describe_serde_error(&error.body_text()),
-                errors: Vec::new(),
-            },
-            JsonRejection::JsonSyntaxError(_) => {
-                ApiError::BadRequest("Malformed JSON body".to_owned())
-            }
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-                "Expected a body with Content-Type: application/json".to_owned(),
-            ),
-            JsonRejection::BytesRejection(error) => body_error(&error),
-            other => ApiError::BadRequest(other.body_text()),
-        }
     }
 }
 
@@ -50,12 +44,6 @@ fn body_error(error: &BytesRejection) -> ApiError {
     } else {
         ApiError::BadRequest("The request body could not be read".to_owned())
     }
-}
-
-/// Trims axum's prefix from serde's message so the detail names the field and the problem.
-fn describe_serde_error(text: &str) -> String {
-    let text = text.strip_prefix("Failed to deserialize the JSON body into the target type: ");
-    text.unwrap_or("Invalid request body").to_owned()
 }
 
 /// The body formats [`JsonOrForm`] understands.
@@ -68,6 +56,8 @@ pub enum BodyFormat {
 
 impl BodyFormat {
     /// The format named by the request's `Content-Type`, if it is one of ours.
+    ///
+    /// JSON is `application/json` or any `application/...+json` type.
     pub fn of(headers: &HeaderMap) -> Option<BodyFormat> {
         let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
         let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
@@ -75,6 +65,9 @@ impl BodyFormat {
             "application/json" => Some(BodyFormat::Json),
             "application/x-www-form-urlencoded" => Some(BodyFormat::UrlEncoded),
             "multipart/form-data" => Some(BodyFormat::Multipart),
+            json if json.starts_with("application/") && json.ends_with("+json") => {
+                Some(BodyFormat::Json)
+            }
             _ => None,
         }
     }
@@ -119,21 +112,32 @@ pub async fn read_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<B
         .map_err(|error| body_error(&error))
 }
 
-/// Parses a JSON body; syntax errors are 400, wrong fields 422.
+/// Parses a JSON object body; syntax errors and trailing data are 400, wrong fields 422.
+///
+/// serde would also read a struct from an array, taking its items as the fields in the order
+/// they are declared. The API takes objects only, so an array is refused as a wrong value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let malformed = || ApiError::BadRequest("Malformed JSON body".to_owned());
+    if bytes.trim_ascii_start().starts_with(b"[") {
+        return Err(ApiError::Validation {
+            detail: "The body must be a JSON object, not an array".to_owned(),
+            errors: Vec::new(),
+        });
+    }
+
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_data() {
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        if error.inner().is_data() {
             ApiError::Validation {
-                detail: format!("{path}: {inner}"),
+                detail: error.to_string(),
                 errors: Vec::new(),
             }
         } else {
-            ApiError::BadRequest("Malformed JSON body".to_owned())
+            malformed()
         }
-    })
+    })?;
+    deserializer.end().map_err(|_| malformed())?;
+    Ok(value)
 }
 
 /// Parses an urlencoded body; any field problem is 422.

@@ -52,8 +52,8 @@ pub struct LoginForm {
     path = "/api/auth/login",
     tag = "auth",
     request_body(content(
-        (LoginForm = "application/json"),
-        (LoginForm = "application/x-www-form-urlencoded"),
+        (Option<LoginForm> = "application/json"),
+        (Option<LoginForm> = "application/x-www-form-urlencoded"),
     )),
     responses(
         (status = 200, description = "Signed in; cookies set", body = UserSchema),
@@ -78,8 +78,8 @@ async fn login(
     path = "/api/login",
     tag = "auth",
     request_body(content(
-        (LoginForm = "application/json"),
-        (LoginForm = "application/x-www-form-urlencoded"),
+        (Option<LoginForm> = "application/json"),
+        (Option<LoginForm> = "application/x-www-form-urlencoded"),
     )),
     responses(
         (status = 200, description = "Signed in; cookies set", body = UserSchema),

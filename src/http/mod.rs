@@ -58,16 +58,23 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(users::router())
 }
 
+/// The documented routes, and the OpenAPI document completed with what they all share.
+fn api_parts() -> (Router<AppState>, OpenApi) {
+    let (routes, mut openapi) = api_routes().split_for_parts();
+    docs::document_shared_responses(&mut openapi);
+    (routes, openapi)
+}
+
 /// The OpenAPI document, generated from the routes.
 pub fn openapi() -> OpenApi {
-    api_routes().into_openapi()
+    api_parts().1
 }
 
 /// The whole application: every route and every layer, ready to serve or to test.
 ///
 /// Paths are served with and without a trailing slash, as RomM serves them.
 pub fn app(state: AppState) -> Router {
-    let (api, openapi) = api_routes().split_for_parts();
+    let (api, openapi) = api_parts();
     let routes = api
         .merge(docs::router(openapi))
         .fallback(|| async { ApiError::NotFound("Not Found".to_owned()) })

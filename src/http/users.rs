@@ -76,8 +76,10 @@ impl From<&User> for UserSchema {
 /// A new account.
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUserForm {
+    /// Stored lower-case.
+    #[schema(min_length = 3, max_length = 255, pattern = "^[A-Za-z0-9_-]+$")]
     username: String,
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     password: SecretString,
     #[serde(default)]
     email: Option<String>,

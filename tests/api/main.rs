@@ -10,6 +10,7 @@ mod library;
 mod logs;
 mod oauth;
 mod oidc;
+mod openapi;
 mod protection;
 mod route_matrix;
 mod sessions;

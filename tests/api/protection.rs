@@ -23,7 +23,9 @@ on_both_backends!(
     large_header_block_within_the_limit_is_served,
     unsupported_content_types_are_415,
     malformed_json_is_400,
+    data_after_the_json_body_is_400_and_changes_nothing,
     fields_of_the_wrong_type_are_422,
+    json_arrays_in_place_of_objects_are_422_and_create_nothing,
     authorization_is_checked_before_the_body,
     unknown_routes_are_a_json_404,
     wrong_method_is_a_json_405,
@@ -381,6 +383,21 @@ async fn malformed_json_is_400(app: TestApp) {
     assert_eq!(stored.email, None);
 }
 
+async fn data_after_the_json_body_is_400_and_changes_nothing(app: TestApp) {
+    let alice = app.user("alice", Role::Viewer).await;
+    let two_objects = r#"{"email": "a@example.com"} {"email": "b@example.com"}"#;
+    let update = RequestBuilder::new(Method::PUT, &format!("/api/users/{}", alice.id))
+        .basic("alice", PASSWORD)
+        .raw_body("application/json", two_objects)
+        .build();
+
+    let response = app.send(update).await;
+
+    assert_json_detail(&response, StatusCode::BAD_REQUEST);
+    let stored = app.store().find_user(alice.id).await.unwrap().unwrap();
+    assert_eq!(stored.email, None);
+}
+
 async fn fields_of_the_wrong_type_are_422(app: TestApp) {
     let admin = app.user("admin", Role::Admin).await;
     let uri = format!("/api/users/{}", admin.id);
@@ -413,6 +430,34 @@ async fn fields_of_the_wrong_type_are_422(app: TestApp) {
         assert!(!response.detail().is_empty());
     }
     assert_eq!(app.store().count_users().await.unwrap(), 1);
+}
+
+async fn json_arrays_in_place_of_objects_are_422_and_create_nothing(app: TestApp) {
+    app.user("admin", Role::Admin).await;
+    // Each array lists the fields in their declared order, which serde alone would accept.
+    let user_as_array = RequestBuilder::new(Method::POST, "/api/users")
+        .basic("admin", PASSWORD)
+        .raw_body("application/json", r#"["bob", "a long password"]"#)
+        .build();
+    let platform_as_array = RequestBuilder::new(Method::POST, "/api/platforms")
+        .basic("admin", PASSWORD)
+        .raw_body("application/json", r#"  ["n64", "Nintendo 64"]"#)
+        .build();
+
+    for request in [user_as_array, platform_as_array] {
+        let uri = request.uri().clone();
+        let response = app.send(request).await;
+
+        assert_json_detail(&response, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            response.detail(),
+            "The body must be a JSON object, not an array",
+            "{uri}"
+        );
+    }
+    assert_eq!(app.store().count_users().await.unwrap(), 1);
+    let platforms = RequestBuilder::get("/api/platforms").basic("admin", PASSWORD);
+    assert_eq!(app.send(platforms.build()).await.json(), json!([]));
 }
 
 async fn authorization_is_checked_before_the_body(app: TestApp) {

@@ -64,15 +64,18 @@ impl From<Collection> for CollectionSchema {
 #[derive(Deserialize, ToSchema)]
 pub struct CollectionForm {
     /// 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
     /// At most 2 000 characters; empty when absent.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     description: String,
     /// Whether every user may see it; `false` when absent.
     #[serde(default)]
     is_public: bool,
     /// Ids of existing ROMs, each at most once, in the order to keep; at most 10 000.
     #[serde(default)]
+    #[schema(max_items = 10000)]
     rom_ids: Vec<i64>,
 }
 

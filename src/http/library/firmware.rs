@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{saved, FieldChecks, PageQuery, PlatformFilter, Query};
+use super::{saved, FieldChecks, FileName, PageQuery, PlatformFilter, Query};
 use crate::auth::{require, Authorized};
 use crate::error::{ApiError, Result};
 use crate::http::extract::{Json, Path};
@@ -52,6 +52,7 @@ pub struct FirmwareForm {
     /// The id of an existing platform.
     platform_id: i64,
     /// 1 to 255 characters, without folder separators; unique within the platform.
+    #[schema(value_type = FileName)]
     file_name: String,
     /// In bytes, at least 0.
     #[schema(minimum = 0)]

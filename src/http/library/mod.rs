@@ -14,7 +14,9 @@ mod tasks;
 use std::ops::RangeInclusive;
 
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, FieldError, Result};
@@ -41,6 +43,29 @@ const MAX_LIMIT: i64 = 500;
 
 /// The longest name or other one-line text field, in characters.
 const MAX_TEXT_CHARS: usize = 255;
+
+/// A bare file name in the OpenAPI document, as [`FieldChecks::file_name`] accepts it.
+struct FileName;
+
+impl PartialSchema for FileName {
+    fn schema() -> RefOr<Schema> {
+        // No folder separator or NUL, and no space at either end; `.` and `..` are left to
+        // the description, as a pattern would need a look-ahead that not every tool supports.
+        let pattern = r"^[^\s/\\\x00]([^/\\\x00]*[^\s/\\\x00])?$";
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_TEXT_CHARS))
+            .pattern(Some(pattern))
+            .description(Some(
+                "A file name, not a path: no folder separator, not `.` or `..`, and no space \
+                 at either end",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for FileName {}
 
 /// `limit` and `offset` of a list, as the query string gives them.
 #[derive(Deserialize, IntoParams)]

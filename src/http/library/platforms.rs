@@ -51,6 +51,7 @@ pub struct PlatformForm {
     #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     slug: String,
     /// 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
 }
 

@@ -63,9 +63,11 @@ pub struct RomPropsForm {
     rating: Option<i64>,
     /// One of `incomplete`, `finished`, `completed_100`, `retired`, `never_playing`.
     #[serde(default)]
+    #[schema(pattern = "^(incomplete|finished|completed_100|retired|never_playing)$")]
     status: Option<String>,
     /// At most 10 000 characters.
     #[serde(default)]
+    #[schema(max_length = 10000)]
     notes: Option<String>,
     /// ISO 8601 with a UTC offset.
     #[serde(default)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{saved, FieldChecks, PageQuery, PlatformFilter, Query};
+use super::{saved, FieldChecks, FileName, PageQuery, PlatformFilter, Query};
 use crate::auth::{require, Authorized};
 use crate::error::{ApiError, Result};
 use crate::http::extract::{Json, Path};
@@ -62,8 +62,10 @@ pub struct RomForm {
     /// The id of an existing platform.
     platform_id: i64,
     /// 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
     /// 1 to 255 characters, without folder separators; unique within the platform.
+    #[schema(value_type = FileName)]
     file_name: String,
     /// In bytes, at least 0.
     #[schema(minimum = 0)]
