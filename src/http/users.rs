@@ -38,7 +38,7 @@ pub struct UserSchema {
     pub enabled: bool,
     pub role: Role,
     /// The scopes the user's role grants, in canonical order.
-    pub oauth_scopes: Vec<String>,
+    pub oauth_scopes: Vec<&'static str>,
     pub avatar_path: String,
     /// The device bound to the calling client token; set only on `/api/users/me`.
     pub current_device_id: Option<String>,
@@ -56,13 +56,7 @@ impl From<&User> for UserSchema {
             email: user.email.clone(),
             enabled: user.enabled,
             role: user.role,
-            oauth_scopes: user
-                .role
-                .scopes()
-                .names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            oauth_scopes: user.role.scopes().names(),
             avatar_path: user.avatar_path.clone(),
             current_device_id: None,
             created_at: user.created_at,

@@ -13,6 +13,7 @@ mod records;
 mod sqlite;
 mod sqlite_accounts;
 mod sqlite_library;
+mod sqlite_reader;
 
 use std::sync::Arc;
 

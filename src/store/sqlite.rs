@@ -4,6 +4,10 @@
 //! wait for the writer. Transactions that read before they write start with
 //! `BEGIN IMMEDIATE`: SQLite cannot upgrade a deferred reader to a writer once another
 //! connection writes, and would fail the request instead of waiting.
+//!
+//! The three look-ups behind every authenticated request (a user, a session with its user, a
+//! client token with its owner) are read on the calling thread by [`DirectReader`] when the
+//! database is a file; everything else goes through the sqlx pool.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -15,6 +19,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, Row, SqliteConnection, SqlitePool};
 
+use super::sqlite_reader::DirectReader;
 use super::{
     ClientToken, Device, DeviceApproval, DeviceAuthRequest, DeviceFields, DevicePoll, Exchange,
     NewClientToken, NewDeviceAuthRequest, NewRefreshGrant, NewRefreshToken, NewSession, NewUser,
@@ -34,6 +39,9 @@ const SESSION_COLUMNS: &str = "id, public_id, user_id, created_at, last_seen_at,
 
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
+    /// Serves the credential look-ups of every authenticated request when the database is a
+    /// file in WAL mode; `None` leaves them to the pool.
+    pub(super) reader: Option<DirectReader>,
 }
 
 impl SqliteStore {
@@ -65,7 +73,8 @@ impl SqliteStore {
             .run(&pool)
             .await
             .context("cannot apply the SQLite migrations")?;
-        Ok(SqliteStore { pool })
+        let reader = DirectReader::open_for(&pool, url).await?;
+        Ok(SqliteStore { pool, reader })
     }
 }
 
@@ -170,7 +179,8 @@ async fn insert_refresh_token(
 const CLIENT_TOKEN_COLUMNS: &str =
     "id, user_id, device_id, name, scopes, expires_at, last_used_at, created_at";
 
-const CLIENT_TOKEN_COLUMNS_OF_T: &str = "t.id, t.user_id, t.device_id, t.name, t.scopes, \
+pub(super) const CLIENT_TOKEN_COLUMNS_OF_T: &str =
+    "t.id, t.user_id, t.device_id, t.name, t.scopes, \
     t.expires_at, t.last_used_at, t.created_at";
 
 const DEVICE_COLUMNS: &str = "id, user_id, name, platform, client, client_version, \
@@ -255,7 +265,7 @@ async fn upsert_device_in(
 }
 
 /// The columns of `users` under the alias `u`, for joins.
-const USER_COLUMNS_OF_U: &str = "u.id, u.username, u.email, u.password_hash, u.role, \
+pub(super) const USER_COLUMNS_OF_U: &str = "u.id, u.username, u.email, u.password_hash, u.role, \
     u.enabled, u.credential_version, u.avatar_path, u.created_at, u.updated_at, u.last_login, \
     u.last_active";
 
@@ -288,7 +298,7 @@ async fn insert_identity(
 }
 
 /// The columns of `sessions` under the alias `s`, for joins.
-const SESSION_COLUMNS_OF_S: &str = "s.id, s.public_id, s.user_id, s.created_at, \
+pub(super) const SESSION_COLUMNS_OF_S: &str = "s.id, s.public_id, s.user_id, s.created_at, \
     s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, s.user_agent, s.client_address, \
     s.oidc_id_token";
 
@@ -357,6 +367,9 @@ impl Store for SqliteStore {
     }
 
     async fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
+        if let Some(reader) = &self.reader {
+            return reader.find_user(id);
+        }
         let mut connection = self.pool.acquire().await?;
         fetch_user(&mut connection, id).await
     }
@@ -488,6 +501,9 @@ impl Store for SqliteStore {
     }
 
     async fn find_session(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, User)>> {
+        if let Some(reader) = &self.reader {
+            return reader.find_session(token_hash);
+        }
         // One round trip on the hot path of every cookie-authenticated request.
         let sql = format!(
             "SELECT {SESSION_COLUMNS_OF_S}, {USER_COLUMNS_AS_U} \
@@ -718,16 +734,25 @@ impl Store for SqliteStore {
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<(ClientToken, User)>> {
-        let sql = format!("SELECT {CLIENT_TOKEN_COLUMNS} FROM client_tokens WHERE token_hash = $1");
-        let token: Option<ClientToken> = sqlx::query_as(&sql)
+        if let Some(reader) = &self.reader {
+            return reader.find_client_token(token_hash);
+        }
+        // One round trip on the hot path of every client-token request.
+        let sql = format!(
+            "SELECT {CLIENT_TOKEN_COLUMNS_OF_T}, {USER_COLUMNS_AS_U} \
+             FROM client_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+        );
+        let row = sqlx::query(&sql)
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(token) = token else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let user = self.find_user(token.user_id).await?;
-        Ok(user.map(|user| (token, user)))
+        Ok(Some((
+            ClientToken::from_row(&row)?,
+            user_from_prefixed_row(&row)?,
+        )))
     }
 
     async fn delete_client_token(&self, id: i64, owner: Option<i64>) -> StoreResult<bool> {

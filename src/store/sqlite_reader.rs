@@ -1,0 +1,524 @@
+//! Look-ups that every authenticated request makes, read from the SQLite file on the calling
+//! thread.
+//!
+//! sqlx runs each SQLite statement on a worker thread of its connection and waits for the
+//! answer over channels. For a look-up by an indexed key that hand-off costs several times the
+//! query itself, mostly in context switches. [`DirectReader`] runs those few statements on
+//! read-only connections of its own to the same file instead.
+//!
+//! Nothing read here is cached. Every call runs one statement in a read transaction of its
+//! own, which sees every write committed before it started, by this instance or another one
+//! sharing the file; in WAL mode a reader does not wait for a writer.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, Type, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use sqlx::SqlitePool;
+
+use super::sqlite::{
+    CLIENT_TOKEN_COLUMNS_OF_T, SESSION_COLUMNS_OF_S, USER_COLUMNS, USER_COLUMNS_OF_U,
+};
+use super::{ClientToken, Session, StoreResult, User};
+use crate::auth::scopes::Role;
+
+/// Connections kept open between reads.
+///
+/// A read never yields, so no more run at once than the runtime has worker threads; a
+/// connection opened beyond this many is closed after its read.
+const MAX_IDLE_CONNECTIONS: usize = 8;
+
+/// How long a read waits for a lock before it fails.
+///
+/// A WAL reader waits only in rare moments: while a connection recovers the WAL index after
+/// a crash, or cleans up as the last one to close. The wait blocks an async worker, so it is
+/// kept short.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Synchronous read-only connections to the database file a sqlx pool writes.
+///
+/// Each read blocks the async worker that calls it. That is acceptable only because every
+/// statement here finds at most one row by a unique or primary key, which takes a few
+/// microseconds; anything slower belongs on the pool.
+pub(super) struct DirectReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    queries: Queries,
+}
+
+/// The SQL of each look-up, built once so that finding its cached statement costs no
+/// formatting.
+struct Queries {
+    user: String,
+    session_with_user: String,
+    client_token_with_owner: String,
+}
+
+impl Queries {
+    fn new() -> Queries {
+        Queries {
+            user: format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+            session_with_user: format!(
+                "SELECT {SESSION_COLUMNS_OF_S}, {USER_COLUMNS_OF_U} \
+                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1"
+            ),
+            client_token_with_owner: format!(
+                "SELECT {CLIENT_TOKEN_COLUMNS_OF_T}, {USER_COLUMNS_OF_U} \
+                 FROM client_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1"
+            ),
+        }
+    }
+}
+
+impl DirectReader {
+    /// A reader of the database behind `pool`, opened from `url`, or `None` when a second
+    /// connection could not safely see what the pool writes.
+    ///
+    /// That is the case for an in-memory or temporary database, which has no file; for one
+    /// not in WAL mode, where reads would wait for writers; and for a URL that names its own
+    /// VFS, whose locks a connection on the default VFS would not honour. A file that cannot
+    /// be opened read-only is logged and also left to the pool.
+    pub(super) async fn open_for(
+        pool: &SqlitePool,
+        url: &str,
+    ) -> anyhow::Result<Option<DirectReader>> {
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await?;
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(pool)
+                .await?;
+        let names_a_vfs = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|pair| pair.starts_with("vfs=")));
+        if file.is_empty() || !journal_mode.eq_ignore_ascii_case("wal") || names_a_vfs {
+            tracing::info!(
+                sqlite.journal_mode = journal_mode,
+                "credential look-ups use the SQLite pool: no file, no WAL or a custom VFS"
+            );
+            return Ok(None);
+        }
+
+        let reader = DirectReader {
+            path: PathBuf::from(file),
+            idle: Mutex::new(Vec::new()),
+            queries: Queries::new(),
+        };
+        match reader.open_connection() {
+            Ok(connection) => reader
+                .idle
+                .lock()
+                .expect("reader pool lock")
+                .push(connection),
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "credential look-ups use the SQLite pool: the file cannot be opened again"
+                );
+                return Ok(None);
+            }
+        }
+        Ok(Some(reader))
+    }
+
+    pub(super) fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
+        self.read_one(&self.queries.user, id, |columns| columns.user())
+    }
+
+    pub(super) fn find_session(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, User)>> {
+        self.read_one(&self.queries.session_with_user, token_hash, |columns| {
+            Ok((columns.session()?, columns.user()?))
+        })
+    }
+
+    pub(super) fn find_client_token(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(ClientToken, User)>> {
+        self.read_one(
+            &self.queries.client_token_with_owner,
+            token_hash,
+            |columns| Ok((columns.client_token()?, columns.user()?)),
+        )
+    }
+
+    /// Runs a statement that finds at most one row, on an idle connection or a new one.
+    fn read_one<T>(
+        &self,
+        sql: &str,
+        key: impl rusqlite::ToSql,
+        read: impl FnOnce(&mut Columns<'_, '_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        let idle = self.idle.lock().expect("reader pool lock").pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.open_connection()?,
+        };
+
+        // `query_row` resets the statement before it returns, which ends the read transaction:
+        // an idle connection never holds on to an old snapshot. A connection whose read failed
+        // is dropped with the error rather than reused.
+        let found = connection
+            .prepare_cached(sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_row([key], |row| read(&mut Columns { row, next: 0 }))
+                    .optional()
+            })
+            .with_context(|| format!("direct read of {} failed", self.path.display()))?;
+
+        let mut idle = self.idle.lock().expect("reader pool lock");
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+        Ok(found)
+    }
+
+    fn open_connection(&self) -> anyhow::Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(&self.path, flags)
+            .with_context(|| format!("cannot open {} read-only", self.path.display()))?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(connection)
+    }
+}
+
+/// The columns of one row, read in order: each record below lists its fields in the order
+/// of its column list in `sqlite.rs`.
+struct Columns<'row, 'statement> {
+    row: &'row Row<'statement>,
+    next: usize,
+}
+
+impl Columns<'_, '_> {
+    fn next<T: FromSql>(&mut self) -> rusqlite::Result<T> {
+        let value = self.row.get(self.next);
+        self.next += 1;
+        value
+    }
+
+    fn timestamp(&mut self) -> rusqlite::Result<DateTime<Utc>> {
+        self.next::<StoredTimestamp>().map(|stored| stored.0)
+    }
+
+    fn optional_timestamp(&mut self) -> rusqlite::Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .next::<Option<StoredTimestamp>>()?
+            .map(|stored| stored.0))
+    }
+
+    fn role(&mut self) -> rusqlite::Result<Role> {
+        let index = self.next;
+        let name: String = self.next()?;
+        name.parse().map_err(|error: String| {
+            rusqlite::Error::FromSqlConversionFailure(index, Type::Text, error.into())
+        })
+    }
+
+    /// The columns of `USER_COLUMNS`.
+    fn user(&mut self) -> rusqlite::Result<User> {
+        Ok(User {
+            id: self.next()?,
+            username: self.next()?,
+            email: self.next()?,
+            password_hash: self.next()?,
+            role: self.role()?,
+            enabled: self.next()?,
+            credential_version: self.next()?,
+            avatar_path: self.next()?,
+            created_at: self.timestamp()?,
+            updated_at: self.timestamp()?,
+            last_login: self.optional_timestamp()?,
+            last_active: self.optional_timestamp()?,
+        })
+    }
+
+    /// The columns of `SESSION_COLUMNS_OF_S`.
+    fn session(&mut self) -> rusqlite::Result<Session> {
+        Ok(Session {
+            id: self.next()?,
+            public_id: self.next()?,
+            user_id: self.next()?,
+            created_at: self.timestamp()?,
+            last_seen_at: self.timestamp()?,
+            idle_expires_at: self.timestamp()?,
+            absolute_expires_at: self.timestamp()?,
+            user_agent: self.next()?,
+            client_address: self.next()?,
+            oidc_id_token: self.next()?,
+        })
+    }
+
+    /// The columns of `CLIENT_TOKEN_COLUMNS_OF_T`.
+    fn client_token(&mut self) -> rusqlite::Result<ClientToken> {
+        Ok(ClientToken {
+            id: self.next()?,
+            user_id: self.next()?,
+            device_id: self.next()?,
+            name: self.next()?,
+            scopes: self.next()?,
+            expires_at: self.optional_timestamp()?,
+            last_used_at: self.optional_timestamp()?,
+            created_at: self.timestamp()?,
+        })
+    }
+}
+
+/// A timestamp as sqlx stores a `DateTime<Utc>` in SQLite: RFC 3339 text.
+///
+/// Every timestamp is written through sqlx, so any other form is refused rather than guessed.
+struct StoredTimestamp(DateTime<Utc>);
+
+impl FromSql for StoredTimestamp {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        let parsed = DateTime::parse_from_rfc3339(text)
+            .map_err(|error| FromSqlError::Other(error.into()))?;
+        Ok(StoredTimestamp(parsed.with_timezone(&Utc)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::super::sqlite::SqliteStore;
+    use super::super::{
+        ClientToken, NewClientToken, NewSession, NewUser, Session, Store, User, UserUpdate,
+    };
+    use crate::auth::scopes::Role;
+
+    const SESSION_HASH: [u8; 32] = [7; 32];
+    const CLIENT_TOKEN_HASH: [u8; 32] = [9; 32];
+
+    type UserFields = (
+        i64,
+        String,
+        Option<String>,
+        String,
+        Role,
+        bool,
+        i64,
+        String,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    );
+
+    fn user_fields(user: &User) -> UserFields {
+        (
+            user.id,
+            user.username.clone(),
+            user.email.clone(),
+            user.password_hash.clone(),
+            user.role,
+            user.enabled,
+            user.credential_version,
+            user.avatar_path.clone(),
+            user.created_at,
+            user.updated_at,
+            user.last_login,
+            user.last_active,
+        )
+    }
+
+    type SessionFields = (
+        i64,
+        String,
+        i64,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+
+    fn session_fields(session: &Session) -> SessionFields {
+        (
+            session.id,
+            session.public_id.clone(),
+            session.user_id,
+            session.created_at,
+            session.last_seen_at,
+            session.idle_expires_at,
+            session.absolute_expires_at,
+            session.user_agent.clone(),
+            session.client_address.clone(),
+            session.oidc_id_token.clone(),
+        )
+    }
+
+    type ClientTokenFields = (
+        i64,
+        i64,
+        Option<String>,
+        String,
+        i64,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+    );
+
+    fn client_token_fields(token: &ClientToken) -> ClientTokenFields {
+        (
+            token.id,
+            token.user_id,
+            token.device_id.clone(),
+            token.name.clone(),
+            token.scopes,
+            token.expires_at,
+            token.last_used_at,
+            token.created_at,
+        )
+    }
+
+    /// What the three look-ups find, in a form that compares.
+    type Found = (
+        Option<UserFields>,
+        Option<(SessionFields, UserFields)>,
+        Option<(ClientTokenFields, UserFields)>,
+    );
+
+    async fn look_up(store: &SqliteStore, user_id: i64) -> Found {
+        let user = store.find_user(user_id).await.expect("find the user");
+        let session = store
+            .find_session(&SESSION_HASH)
+            .await
+            .expect("find the session");
+        let token = store
+            .find_client_token(&CLIENT_TOKEN_HASH)
+            .await
+            .expect("find the client token");
+        (
+            user.as_ref().map(user_fields),
+            session.map(|(session, user)| (session_fields(&session), user_fields(&user))),
+            token.map(|(token, user)| (client_token_fields(&token), user_fields(&user))),
+        )
+    }
+
+    /// A user with a login, a session and a client token that has been used.
+    async fn populate(store: &SqliteStore) -> User {
+        let now = Utc::now();
+        let user = NewUser {
+            username: "ann".to_owned(),
+            email: Some("ann@example.com".to_owned()),
+            password_hash: "not a real hash".to_owned(),
+            role: Role::Editor,
+        };
+        let user = store.create_user(user).await.expect("create the user");
+        store
+            .record_login(user.id, now, None)
+            .await
+            .expect("record a login");
+
+        let session = NewSession {
+            public_id: "public".to_owned(),
+            token_hash: SESSION_HASH.to_vec(),
+            user_id: user.id,
+            created_at: now,
+            idle_expires_at: now + Duration::hours(1),
+            absolute_expires_at: now + Duration::days(1),
+            user_agent: Some("test agent".to_owned()),
+            client_address: None,
+            oidc_id_token: None,
+        };
+        store
+            .create_session(session)
+            .await
+            .expect("create the session");
+
+        let token = NewClientToken {
+            user_id: user.id,
+            device_id: None,
+            name: "script".to_owned(),
+            token_hash: CLIENT_TOKEN_HASH.to_vec(),
+            scopes: 3,
+            expires_at: Some(now + Duration::days(30)),
+            created_at: now,
+        };
+        let token = store
+            .create_client_token(token, 10)
+            .await
+            .expect("create the client token");
+        store
+            .touch_client_token(token.id, now, now)
+            .await
+            .expect("mark the token used");
+        user
+    }
+
+    #[tokio::test]
+    async fn direct_reads_find_what_the_pool_finds_after_every_write() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}/romm.db", folder.path().display());
+        let store = SqliteStore::connect(&url).await.expect("open the database");
+        assert!(store.reader.is_some(), "a WAL file gets a direct reader");
+        let pool_only = SqliteStore {
+            pool: store.pool.clone(),
+            reader: None,
+        };
+
+        let user = populate(&store).await;
+        let found = look_up(&store, user.id).await;
+        assert!(found.0.is_some() && found.1.is_some() && found.2.is_some());
+        assert_eq!(found, look_up(&pool_only, user.id).await);
+
+        let later = Utc::now() + Duration::minutes(5);
+        let session_id = found.1.as_ref().map(|(session, _)| session.0).unwrap();
+        store
+            .touch_session(session_id, later, later + Duration::hours(1))
+            .await
+            .expect("touch the session");
+        let found = look_up(&store, user.id).await;
+        assert_eq!(found.1.as_ref().map(|(session, _)| session.4), Some(later));
+        assert_eq!(found, look_up(&pool_only, user.id).await);
+
+        let disable = UserUpdate {
+            enabled: Some(false),
+            ..UserUpdate::default()
+        };
+        store
+            .update_user(user.id, disable, None)
+            .await
+            .expect("disable the user");
+        let found = look_up(&store, user.id).await;
+        assert_eq!(found.0.as_ref().map(|user| user.5), Some(false));
+        assert!(found.1.is_none(), "disabling the user ended its session");
+        assert_eq!(found, look_up(&pool_only, user.id).await);
+
+        let token_id = found.2.as_ref().map(|(token, _)| token.0).unwrap();
+        store
+            .delete_client_token(token_id, None)
+            .await
+            .expect("delete the client token");
+        let found = look_up(&store, user.id).await;
+        assert!(found.2.is_none(), "a deleted token is not found");
+        assert_eq!(found, look_up(&pool_only, user.id).await);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_read_through_the_pool() {
+        let store = SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("open an in-memory database");
+        assert!(
+            store.reader.is_none(),
+            "a second connection would see another database"
+        );
+
+        let user = populate(&store).await;
+        let (user_found, session, token) = look_up(&store, user.id).await;
+
+        assert_eq!(user_found.map(|found| found.0), Some(user.id));
+        assert_eq!(session.map(|(_, owner)| owner.0), Some(user.id));
+        assert_eq!(token.map(|(_, owner)| owner.0), Some(user.id));
+    }
+}
