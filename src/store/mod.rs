@@ -12,6 +12,7 @@ mod postgres_library;
 mod records;
 mod sqlite;
 mod sqlite_accounts;
+mod sqlite_cache;
 mod sqlite_library;
 mod sqlite_reader;
 

@@ -6,9 +6,10 @@
 //! query itself, mostly in context switches. [`DirectReader`] runs those few statements on
 //! read-only connections of its own to the same file instead.
 //!
-//! Nothing read here is cached. Every call runs one statement in a read transaction of its
-//! own, which sees every write committed before it started, by this instance or another one
-//! sharing the file; in WAL mode a reader does not wait for a writer.
+//! A statement runs in a read transaction of its own, which sees every write committed before
+//! it started, by this instance or another one sharing the file; in WAL mode a reader does not
+//! wait for a writer. What it finds is remembered by a [`LookupCache`] only until the next
+//! commit anywhere, so a cached answer is always the one the database would give.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -23,6 +24,7 @@ use sqlx::SqlitePool;
 use super::sqlite::{
     CLIENT_TOKEN_COLUMNS_OF_T, SESSION_COLUMNS_OF_S, USER_COLUMNS, USER_COLUMNS_OF_U,
 };
+use super::sqlite_cache::{DatabaseVersion, LookupCache, VersionSource};
 use super::{ClientToken, Session, StoreResult, User};
 use crate::auth::scopes::Role;
 
@@ -48,6 +50,10 @@ pub(super) struct DirectReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     queries: Queries,
+    cache: LookupCache,
+    /// `None` when the WAL index could not be read, which turns the cache off. Declared last
+    /// so that its descriptor closes after the connections above (see [`VersionSource`]).
+    versions: Option<VersionSource>,
 }
 
 /// The SQL of each look-up, built once so that finding its cached statement costs no
@@ -104,10 +110,27 @@ impl DirectReader {
             return Ok(None);
         }
 
+        let path = PathBuf::from(file);
+        let versions = match VersionSource::open(&path) {
+            Ok(Some(versions)) => Some(versions),
+            Ok(None) => {
+                tracing::info!("credential look-ups are not cached: the WAL index is unreadable");
+                None
+            }
+            Err(error) => {
+                tracing::info!(
+                    error = %error,
+                    "credential look-ups are not cached: the WAL index cannot be opened"
+                );
+                None
+            }
+        };
         let reader = DirectReader {
-            path: PathBuf::from(file),
+            path,
             idle: Mutex::new(Vec::new()),
             queries: Queries::new(),
+            cache: LookupCache::default(),
+            versions,
         };
         match reader.open_connection() {
             Ok(connection) => reader
@@ -127,24 +150,58 @@ impl DirectReader {
     }
 
     pub(super) fn find_user(&self, id: i64) -> StoreResult<Option<User>> {
-        self.read_one(&self.queries.user, id, |columns| columns.user())
+        let version = self.current_version();
+        if let Some(user) = version.and_then(|version| self.cache.user(version, id)) {
+            return Ok(Some(user));
+        }
+
+        let found = self.read_one(&self.queries.user, id, |columns| columns.user())?;
+        if let (Some(version), Some(user)) = (version, &found) {
+            self.cache.keep_user(version, user);
+        }
+        Ok(found)
     }
 
     pub(super) fn find_session(&self, token_hash: &[u8]) -> StoreResult<Option<(Session, User)>> {
-        self.read_one(&self.queries.session_with_user, token_hash, |columns| {
+        let version = self.current_version();
+        if let Some(found) = version.and_then(|version| self.cache.session(version, token_hash)) {
+            return Ok(Some(found));
+        }
+
+        let found = self.read_one(&self.queries.session_with_user, token_hash, |columns| {
             Ok((columns.session()?, columns.user()?))
-        })
+        })?;
+        if let (Some(version), Some(found)) = (version, &found) {
+            self.cache.keep_session(version, token_hash, found);
+        }
+        Ok(found)
     }
 
     pub(super) fn find_client_token(
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<(ClientToken, User)>> {
-        self.read_one(
+        let version = self.current_version();
+        let cached = version.and_then(|version| self.cache.client_token(version, token_hash));
+        if let Some(found) = cached {
+            return Ok(Some(found));
+        }
+
+        let found = self.read_one(
             &self.queries.client_token_with_owner,
             token_hash,
             |columns| Ok((columns.client_token()?, columns.user()?)),
-        )
+        )?;
+        if let (Some(version), Some(found)) = (version, &found) {
+            self.cache.keep_client_token(version, token_hash, found);
+        }
+        Ok(found)
+    }
+
+    /// The database version now, read before a look-up so that what the look-up finds is at
+    /// least that new.
+    fn current_version(&self) -> Option<DatabaseVersion> {
+        self.versions.as_ref().and_then(VersionSource::current)
     }
 
     /// Runs a statement that finds at most one row, on an idle connection or a new one.
@@ -470,6 +527,12 @@ mod tests {
         let found = look_up(&store, user.id).await;
         assert!(found.0.is_some() && found.1.is_some() && found.2.is_some());
         assert_eq!(found, look_up(&pool_only, user.id).await);
+        assert_eq!(
+            cached_rows(&store),
+            3,
+            "all three rows are kept until the next commit"
+        );
+        assert_eq!(found, look_up(&store, user.id).await);
 
         let later = Utc::now() + Duration::minutes(5);
         let session_id = found.1.as_ref().map(|(session, _)| session.0).unwrap();
@@ -502,6 +565,77 @@ mod tests {
         let found = look_up(&store, user.id).await;
         assert!(found.2.is_none(), "a deleted token is not found");
         assert_eq!(found, look_up(&pool_only, user.id).await);
+    }
+
+    fn cached_rows(store: &SqliteStore) -> usize {
+        store.reader.as_ref().expect("a direct reader").cache.len()
+    }
+
+    /// A commit by a connection that is not the store's, as another process would make it.
+    fn commit_elsewhere(folder: &std::path::Path, sql: &str) {
+        let connection = rusqlite::Connection::open(folder.join("romm.db")).expect("open");
+        connection
+            .execute_batch(sql)
+            .expect("commit outside the store");
+    }
+
+    #[tokio::test]
+    async fn a_commit_by_another_connection_is_seen_at_the_next_look_up() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}/romm.db", folder.path().display());
+        let store = SqliteStore::connect(&url).await.expect("open the database");
+        let user = populate(&store).await;
+        let before = look_up(&store, user.id).await;
+        assert_eq!(cached_rows(&store), 3);
+
+        commit_elsewhere(
+            folder.path(),
+            "UPDATE users SET enabled = 0, credential_version = credential_version + 1",
+        );
+        let disabled = look_up(&store, user.id).await;
+        assert_eq!(
+            disabled.0.as_ref().map(|user| (user.5, user.6)),
+            Some((false, 1))
+        );
+        assert_eq!(before.0.map(|user| user.6), Some(0));
+        let owners = (
+            disabled.1.as_ref().map(|(_, owner)| owner.5),
+            disabled.2.as_ref().map(|(_, owner)| owner.5),
+        );
+        assert_eq!(owners, (Some(false), Some(false)));
+
+        commit_elsewhere(
+            folder.path(),
+            "DELETE FROM sessions; DELETE FROM client_tokens",
+        );
+        let revoked = look_up(&store, user.id).await;
+        assert!(
+            revoked.1.is_none() && revoked.2.is_none(),
+            "deleted rows are gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_database_version_changes_with_each_commit_and_only_then() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}/romm.db", folder.path().display());
+        let store = SqliteStore::connect(&url).await.expect("open the database");
+        let reader = store.reader.as_ref().expect("a direct reader");
+        let version = || reader.current_version().expect("a readable WAL index");
+
+        let first = version();
+        assert!(
+            first == version(),
+            "reads alone leave the version as it was"
+        );
+        populate(&store).await;
+        let second = version();
+        assert!(first != second, "commits through the pool change it");
+        commit_elsewhere(folder.path(), "UPDATE users SET email = NULL");
+        assert!(
+            second != version(),
+            "commits by another connection change it"
+        );
     }
 
     #[tokio::test]

@@ -1,22 +1,24 @@
 //! How password, enabled, role and account changes revoke a user's sessions and Basic
 //! credentials on the very next request (SPEC §7).
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use chrono::Utc;
 use romm_server::auth::scopes::Role;
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::{
     assert_forbidden_for_lack_of, basic_status, delete_as, get_as, session_status, stored_account,
     update_as, update_from, NEW_PASSWORD, VIEWER_SCOPES,
 };
-use crate::harness::{TestApp, PASSWORD};
+use crate::harness::{RequestBuilder, TestApp, PASSWORD};
 use crate::on_both_backends;
 
 on_both_backends!(
     own_password_change_keeps_only_the_session_it_came_from,
     own_password_change_over_basic_ends_every_session,
     password_set_by_an_admin_ends_every_session_and_basic_credential,
+    password_set_by_another_process_ends_sessions_and_tokens_at_once,
     disabling_a_user_ends_their_sessions_and_basic_credentials,
     role_change_ends_sessions_and_shrinks_basic_scopes_at_once,
     own_role_change_ends_even_the_current_session,
@@ -110,6 +112,59 @@ async fn password_set_by_an_admin_ends_every_session_and_basic_credential(app: T
     );
     assert_eq!(session_status(&app, &root_browser).await, StatusCode::OK);
     assert_eq!(stored_account(&app, root.id).await.sessions, 1);
+}
+
+/// `romm-server user set-password`, run beside the live server as an operator would, commits
+/// from another process: the server must notice on its very next request, cache or not.
+async fn password_set_by_another_process_ends_sessions_and_tokens_at_once(app: TestApp) {
+    app.user("bob", Role::Viewer).await;
+    let browser = app.login("bob").await;
+    let grant = RequestBuilder::new(Method::POST, "/api/token")
+        .form(&[("username", "bob"), ("password", PASSWORD)])
+        .build();
+    let grant = app.send(grant).await.json();
+    let bearer = format!("Bearer {}", grant["access_token"].as_str().unwrap());
+    let me = "/api/users/me";
+    let bearer_status = || async {
+        let request = RequestBuilder::get(me).authorization(&bearer).build();
+        app.send(request).await.status
+    };
+    // Twice each, so that a second answer could come from memory.
+    for _ in 0..2 {
+        assert_eq!(session_status(&app, &browser).await, StatusCode::OK);
+        assert_eq!(bearer_status().await, StatusCode::OK);
+        assert_eq!(
+            basic_status(&app, me, "bob", PASSWORD).await,
+            StatusCode::OK
+        );
+    }
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_romm-server"))
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            app.state.config.database_url.expose_secret(),
+        )
+        .env("ROMM_USER_PASSWORD", NEW_PASSWORD)
+        .args(["user", "set-password", "--username", "bob"])
+        .output()
+        .await
+        .expect("run romm-server user set-password");
+    assert!(output.status.success(), "{output:?}");
+
+    assert_eq!(
+        session_status(&app, &browser).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(bearer_status().await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        basic_status(&app, me, "bob", PASSWORD).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        basic_status(&app, me, "bob", NEW_PASSWORD).await,
+        StatusCode::OK
+    );
 }
 
 async fn disabling_a_user_ends_their_sessions_and_basic_credentials(app: TestApp) {
