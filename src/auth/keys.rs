@@ -39,6 +39,11 @@ impl Key {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// A fresh HMAC-SHA256 keyed with this key, for signatures over one long input.
+    pub fn hmac(&self) -> Hmac<Sha256> {
+        HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length")
+    }
 }
 
 impl fmt::Debug for Key {
