@@ -226,10 +226,21 @@ impl ScopeSet {
     }
 
     /// Parses a list of scope names, refusing any name RomM does not define.
+    ///
+    /// Names in canonical order, as every token we issue lists them, are each found at the
+    /// first comparison: the search for a name starts just after the previous name's scope.
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<ScopeSet, UnknownScope> {
-        names
-            .into_iter()
-            .try_fold(ScopeSet::EMPTY, |set, name| Ok(set.with(name.parse()?)))
+        let mut set = ScopeSet::EMPTY;
+        let mut start = 0;
+        for name in names {
+            let position = (0..Scope::ALL.len())
+                .map(|offset| (start + offset) % Scope::ALL.len())
+                .find(|&index| Scope::ALL[index].name() == name)
+                .ok_or_else(|| UnknownScope(name.to_owned()))?;
+            set = set.with(Scope::ALL[position]);
+            start = position + 1;
+        }
+        Ok(set)
     }
 
     const fn with(self, scope: Scope) -> ScopeSet {
@@ -354,6 +365,22 @@ mod tests {
         for scope in Scope::ALL {
             assert_eq!(scope.name().parse::<Scope>(), Ok(scope));
         }
+    }
+
+    #[test]
+    fn names_parse_in_any_order_and_repeated() {
+        let canonical = ScopeSet::parse(Scope::ALL.map(Scope::name)).unwrap();
+        assert_eq!(canonical.names(), Scope::ALL.map(Scope::name).to_vec());
+
+        let reversed = ScopeSet::parse(Scope::ALL.map(Scope::name).into_iter().rev()).unwrap();
+        assert_eq!(reversed.names(), canonical.names());
+
+        let scrambled = ScopeSet::parse(["users.write", "me.read", "logs.read", "me.read"]);
+        assert_eq!(
+            scrambled.unwrap().names(),
+            ["me.read", "users.write", "logs.read"]
+        );
+        assert_eq!(ScopeSet::parse([]).unwrap().names(), Vec::<&str>::new());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod library;
 pub mod login;
 pub mod oidc;
 pub mod sessions;
+pub mod timestamps;
 pub mod token;
 pub mod users;
 

@@ -18,6 +18,7 @@ use crate::auth::scopes::{Role, ScopeSet};
 use crate::auth::{require, Authorized, Identity};
 use crate::error::{ApiError, Challenge, FieldError, Result};
 use crate::http::extract::{Json, JsonOrForm, Path};
+use crate::http::timestamps;
 use crate::state::AppState;
 use crate::store::{User, UserUpdate};
 use crate::users::{self, check_password_rules, normalize_email, normalize_username, UserRequest};
@@ -42,9 +43,13 @@ pub struct UserSchema {
     pub avatar_path: String,
     /// The device bound to the calling client token; set only on `/api/users/me`.
     pub current_device_id: Option<String>,
+    #[serde(serialize_with = "timestamps::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamps::serialize")]
     pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamps::serialize_optional")]
     pub last_login: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "timestamps::serialize_optional")]
     pub last_active: Option<DateTime<Utc>>,
 }
 
