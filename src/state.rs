@@ -10,6 +10,7 @@ use crate::auth::keys::Keys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::session::{CookiePolicy, CsrfTokens};
 use crate::auth::throttle::{FailureThrottle, SlidingWindow};
+use crate::auth::verified_tokens::VerifiedTokens;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::oidc::OidcProvider;
@@ -62,6 +63,7 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub throttle: Arc<FailureThrottle>,
     pub basic_cache: Arc<BasicCache>,
+    pub verified_tokens: Arc<VerifiedTokens>,
     pub limits: Arc<RequestLimits>,
     /// The OpenID Connect provider, when OIDC is enabled.
     pub oidc: Option<Arc<OidcProvider>>,
@@ -82,6 +84,7 @@ impl AppState {
             passwords: PasswordHasher::new(),
             throttle: Arc::default(),
             basic_cache: Arc::default(),
+            verified_tokens: Arc::default(),
             limits: Arc::default(),
             oidc,
             setup_done: Arc::default(),

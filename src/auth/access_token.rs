@@ -61,6 +61,18 @@ struct TokenHeader<'a> {
     typ: Option<&'a str>,
 }
 
+/// What a valid access token grants, read from its claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessGrant {
+    pub user_id: i64,
+    /// The scopes granted at issue; the user's current role may allow fewer.
+    pub scopes: ScopeSet,
+    /// The user's credential version at issue; the token dies once the user's moves on.
+    pub credential_version: i64,
+    /// Unix seconds; the token is refused after this second.
+    pub expires_at: i64,
+}
+
 /// Why an access token was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rejection {
@@ -136,6 +148,26 @@ impl AccessTokens<'_> {
             return Err(Rejection::Expired);
         }
         Ok(claims)
+    }
+}
+
+impl AccessTokens<'_> {
+    /// Verifies a token and reads what it grants.
+    pub fn grant(&self, token: &str) -> Result<AccessGrant, Rejection> {
+        let claims = self.verify(token)?;
+        let (Ok(user_id), Ok(scopes)) = (
+            claims.sub.parse::<i64>(),
+            ScopeSet::parse(claims.scopes.split_whitespace()),
+        ) else {
+            tracing::warn!("access token signed by us with unreadable claims");
+            return Err(Rejection::Invalid);
+        };
+        Ok(AccessGrant {
+            user_id,
+            scopes,
+            credential_version: claims.ver,
+            expires_at: claims.exp,
+        })
     }
 }
 

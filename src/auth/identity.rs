@@ -322,8 +322,11 @@ async fn resolve_access_token(state: &AppState, token: &SecretString) -> anyhow:
             Challenge::InvalidBearer,
         )))
     };
-    let claims = match tokens.verify(token.expose_secret()) {
-        Ok(claims) => claims,
+    let grant = state
+        .verified_tokens
+        .grant(&tokens, token.expose_secret(), Utc::now());
+    let grant = match grant {
+        Ok(grant) => grant,
         Err(Rejection::Expired) => {
             tracing::debug!("expired access token");
             return refuse("Token expired");
@@ -333,19 +336,13 @@ async fn resolve_access_token(state: &AppState, token: &SecretString) -> anyhow:
             return refuse("Not authenticated");
         }
     };
-    let (Ok(user_id), Ok(scopes)) = (
-        claims.sub.parse::<i64>(),
-        ScopeSet::parse(claims.scopes.split_whitespace()),
-    ) else {
-        tracing::warn!("access token signed by us with unreadable claims");
-        return refuse("Not authenticated");
-    };
+    let user_id = grant.user_id;
 
     let Some(user) = state.store.find_user(user_id).await? else {
         tracing::debug!(user.id = user_id, "access token of a deleted user");
         return refuse("Not authenticated");
     };
-    if !user.enabled || user.credential_version != claims.ver {
+    if !user.enabled || user.credential_version != grant.credential_version {
         tracing::debug!(
             user.id = user_id,
             "access token revoked by a password or enabled change"
@@ -353,7 +350,7 @@ async fn resolve_access_token(state: &AppState, token: &SecretString) -> anyhow:
         return refuse("Not authenticated");
     }
 
-    let effective = scopes.intersection(user.role.scopes());
+    let effective = grant.scopes.intersection(user.role.scopes());
     let identity = Identity {
         scopes: effective,
         ..Identity::for_user(CredentialKind::Jwt, user)

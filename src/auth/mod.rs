@@ -15,6 +15,7 @@ pub mod password;
 pub mod scopes;
 pub mod session;
 pub mod throttle;
+pub mod verified_tokens;
 
 pub use guard::{require, Authorized};
 pub use identity::{CredentialKind, Identity};
