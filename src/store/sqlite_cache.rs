@@ -19,6 +19,8 @@ use std::io;
 use std::path::Path;
 use std::sync::Mutex;
 
+use rusqlite::{Connection, OpenFlags};
+
 use super::{ClientToken, Session, User};
 
 /// The WAL index starts with two copies of a 48-byte header; a writer updates the second copy
@@ -43,20 +45,33 @@ pub(super) struct DatabaseVersion([u8; HEADER_LEN]);
 /// The file is read with plain positioned reads, which see the same pages SQLite maps into
 /// memory. It is never locked.
 ///
+/// The `-shm` file must stay the one SQLite uses. The connection that closes last deletes it,
+/// and a later one would create a new file that this descriptor never sees. So an anchor
+/// connection stays open beside the descriptor: while it is, no other connection can be the
+/// last one.
+///
 /// Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
-/// included. This descriptor is therefore opened once, by the store, and closed only when the
-/// store is dropped, when no request can be using its connections any more.
+/// included. The descriptor is therefore opened once, by the store, and closed only when the
+/// store is dropped, after the anchor and when no request can be using the store any more.
 pub(super) struct VersionSource {
+    /// Declared first so that it closes before the descriptor below.
+    _anchor: Mutex<Connection>,
     shm: File,
 }
 
 impl VersionSource {
     /// Opens the WAL index of the database file at `database`, which must already be in use by
-    /// a WAL connection; `None` when it is missing or does not look like a WAL index.
-    pub(super) fn open(database: &Path) -> io::Result<Option<VersionSource>> {
+    /// a WAL connection; `None` when it does not look like a WAL index.
+    pub(super) fn open(database: &Path) -> anyhow::Result<Option<VersionSource>> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let anchor = Connection::open_with_flags(database, flags)?;
+        // A WAL connection keeps its shared lock on the database once it has read.
+        anchor.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+
         let mut shm_path = database.as_os_str().to_owned();
         shm_path.push("-shm");
         let source = VersionSource {
+            _anchor: Mutex::new(anchor),
             shm: File::open(shm_path)?,
         };
         Ok(source.current().is_some().then_some(source))

@@ -119,7 +119,7 @@ impl DirectReader {
             }
             Err(error) => {
                 tracing::info!(
-                    error = %error,
+                    error = format!("{error:#}"),
                     "credential look-ups are not cached: the WAL index cannot be opened"
                 );
                 None
@@ -636,6 +636,25 @@ mod tests {
             second != version(),
             "commits by another connection change it"
         );
+    }
+
+    #[tokio::test]
+    async fn commits_are_seen_even_after_every_other_connection_closed() {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}/romm.db", folder.path().display());
+        let store = SqliteStore::connect(&url).await.expect("open the database");
+        let user = populate(&store).await;
+        assert!(look_up(&store, user.id).await.0.is_some());
+
+        // Without the anchor, the pool's last connection would close as the only one left,
+        // delete the WAL index, and leave the next connection to start a new one.
+        let reader = store.reader.as_ref().expect("a direct reader");
+        reader.idle.lock().unwrap().clear();
+        store.pool.close().await;
+        commit_elsewhere(folder.path(), "UPDATE users SET enabled = 0");
+
+        let found = look_up(&store, user.id).await;
+        assert_eq!(found.0.map(|user| user.5), Some(false));
     }
 
     #[tokio::test]
