@@ -149,9 +149,7 @@ impl AccessTokens<'_> {
         }
         Ok(claims)
     }
-}
 
-impl AccessTokens<'_> {
     /// Verifies a token and reads what it grants.
     pub fn grant(&self, token: &str) -> Result<AccessGrant, Rejection> {
         let claims = self.verify(token)?;

@@ -40,7 +40,8 @@ impl Key {
         &self.0
     }
 
-    /// A fresh HMAC-SHA256 keyed with this key, for signatures over one long input.
+    /// A fresh HMAC-SHA256 keyed with this key, for a signature over input that is not split
+    /// into parts as with [`Key::sign`].
     pub fn hmac(&self) -> Hmac<Sha256> {
         HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length")
     }
