@@ -63,6 +63,7 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub throttle: Arc<FailureThrottle>,
     pub basic_cache: Arc<BasicCache>,
+    /// Access tokens already verified, so that a repeated token is not decoded again.
     pub verified_tokens: Arc<VerifiedTokens>,
     pub limits: Arc<RequestLimits>,
     /// The OpenID Connect provider, when OIDC is enabled.

@@ -135,10 +135,12 @@ impl Entries {
 }
 
 impl LookupCache {
+    /// The user with this id, if it was found at `version`.
     pub(super) fn user(&self, version: DatabaseVersion, id: i64) -> Option<User> {
         self.get(version, |entries| &entries.users, &id)
     }
 
+    /// The session with this token hash and its user, if found at `version`.
     pub(super) fn session(
         &self,
         version: DatabaseVersion,
@@ -147,6 +149,7 @@ impl LookupCache {
         self.get(version, |entries| &entries.sessions, token_hash)
     }
 
+    /// The client token with this hash and its owner, if found at `version`.
     pub(super) fn client_token(
         &self,
         version: DatabaseVersion,
