@@ -722,16 +722,22 @@ impl Store for PostgresStore {
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<(ClientToken, User)>> {
-        let sql = format!("SELECT {CLIENT_TOKEN_COLUMNS} FROM client_tokens WHERE token_hash = $1");
-        let token: Option<ClientToken> = sqlx::query_as(&sql)
+        // One round trip on the hot path of every request made with a client token.
+        let sql = format!(
+            "SELECT {CLIENT_TOKEN_COLUMNS_OF_T}, {USER_COLUMNS_AS_U} \
+             FROM client_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+        );
+        let row = sqlx::query(&sql)
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        let Some(token) = token else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let user = self.find_user(token.user_id).await?;
-        Ok(user.map(|user| (token, user)))
+        Ok(Some((
+            ClientToken::from_row(&row)?,
+            user_from_prefixed_row(&row)?,
+        )))
     }
 
     async fn delete_client_token(&self, id: i64, owner: Option<i64>) -> StoreResult<bool> {
