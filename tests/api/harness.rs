@@ -225,6 +225,31 @@ impl TestApp {
         }
     }
 
+    /// Serves the application on a loopback port for clients that need a real socket, such as
+    /// a browser; the server stops when the returned [`LiveServer`] is dropped.
+    ///
+    /// The socket is bound before this returns, so connections made at once wait in its
+    /// backlog rather than being refused: no readiness poll is needed.
+    pub async fn listen(&self) -> LiveServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let address = listener.local_addr().expect("the bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        tokio::spawn(romm_server::server::serve(
+            listener,
+            self.router.clone(),
+            shutdown,
+        ));
+        LiveServer {
+            base_url: format!("http://{address}"),
+            _stop: stop,
+        }
+    }
+
     /// Signs in through `POST /api/auth/login` with Basic and returns the browser's cookies.
     pub async fn login(&self, username: &str) -> Browser {
         let request = RequestBuilder::new(Method::POST, "/api/auth/login")
@@ -310,6 +335,14 @@ impl Drop for TestApp {
             eprintln!("could not drop a test database: {error}");
         }
     }
+}
+
+/// The application served on a real socket by [`TestApp::listen`].
+pub struct LiveServer {
+    /// Where to reach it, such as `http://127.0.0.1:43121`.
+    pub base_url: String,
+    /// Dropping it tells the server to shut down.
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The cookies a browser keeps after signing in.

@@ -5,6 +5,7 @@ mod harness;
 mod basic;
 mod client_tokens;
 mod device_flow;
+mod docs_browser;
 mod heartbeat;
 mod library;
 mod logs;
