@@ -17,6 +17,7 @@ use super::{
     OwnedClientToken, RefreshGrant, RefreshTokenRecord, Rotation, Session, Store, StoreError,
     StoreResult, User, UserUpdate,
 };
+use super::{ClientTokenStore, DeviceStore, GrantStore, IdentityStore, SessionStore, UserStore};
 use crate::auth::scopes::Role;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -331,7 +332,10 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await?)
     }
+}
 
+#[async_trait]
+impl UserStore for PostgresStore {
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         let mut connection = self.pool.acquire().await?;
         insert_user(&mut connection, &user).await
@@ -363,6 +367,14 @@ impl Store for PostgresStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
         Ok(sqlx::query_as(&sql)
             .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
+        Ok(sqlx::query_as(&sql)
+            .bind(email)
             .fetch_optional(&self.pool)
             .await?)
     }
@@ -468,7 +480,54 @@ impl Store for PostgresStore {
         .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl IdentityStore for PostgresStore {
+    async fn find_user_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> StoreResult<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS_OF_U} FROM users u JOIN user_identities i ON i.user_id = u.id \
+             WHERE i.issuer = $1 AND i.subject = $2"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn link_identity(
+        &self,
+        user_id: i64,
+        issuer: &str,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut connection = self.pool.acquire().await?;
+        insert_identity(&mut connection, user_id, issuer, subject, now).await
+    }
+
+    async fn create_oidc_user(
+        &self,
+        user: NewUser,
+        issuer: &str,
+        subject: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User> {
+        let mut transaction = self.pool.begin().await?;
+        let created = insert_user(&mut transaction, &user).await?;
+        insert_identity(&mut transaction, created.id, issuer, subject, now).await?;
+        transaction.commit().await?;
+        Ok(created)
+    }
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
     async fn create_session(&self, session: NewSession) -> StoreResult<Session> {
         let sql = format!(
             "INSERT INTO sessions (public_id, token_hash, user_id, created_at, last_seen_at, \
@@ -574,7 +633,10 @@ impl Store for PostgresStore {
         .await?;
         Ok(result.rows_affected())
     }
+}
 
+#[async_trait]
+impl GrantStore for PostgresStore {
     async fn create_refresh_grant(&self, grant: NewRefreshGrant) -> StoreResult<i64> {
         let mut transaction = self.pool.begin().await?;
         let grant_id: i64 = sqlx::query_scalar(
@@ -672,7 +734,10 @@ impl Store for PostgresStore {
             .await?;
         Ok(result.rows_affected())
     }
+}
 
+#[async_trait]
+impl ClientTokenStore for PostgresStore {
     async fn create_client_token(
         &self,
         token: NewClientToken,
@@ -884,7 +949,10 @@ impl Store for PostgresStore {
         transaction.commit().await?;
         Ok(Exchange::Exchanged(token))
     }
+}
 
+#[async_trait]
+impl DeviceStore for PostgresStore {
     async fn upsert_device(
         &self,
         user_id: i64,
@@ -1135,54 +1203,5 @@ impl Store for PostgresStore {
         };
         transaction.commit().await?;
         Ok(poll)
-    }
-
-    async fn find_user_by_identity(
-        &self,
-        issuer: &str,
-        subject: &str,
-    ) -> StoreResult<Option<User>> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS_OF_U} FROM users u JOIN user_identities i ON i.user_id = u.id \
-             WHERE i.issuer = $1 AND i.subject = $2"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(issuer)
-            .bind(subject)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
-        Ok(sqlx::query_as(&sql)
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn link_identity(
-        &self,
-        user_id: i64,
-        issuer: &str,
-        subject: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        let mut connection = self.pool.acquire().await?;
-        insert_identity(&mut connection, user_id, issuer, subject, now).await
-    }
-
-    async fn create_oidc_user(
-        &self,
-        user: NewUser,
-        issuer: &str,
-        subject: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<User> {
-        let mut transaction = self.pool.begin().await?;
-        let created = insert_user(&mut transaction, &user).await?;
-        insert_identity(&mut transaction, created.id, issuer, subject, now).await?;
-        transaction.commit().await?;
-        Ok(created)
     }
 }

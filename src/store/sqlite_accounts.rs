@@ -11,7 +11,7 @@ use super::accounts::{
     AccountStore, NewInvite, NewPasswordReset, PasswordResetRequest, PendingInvite, Registration,
 };
 use super::sqlite::{conflict_on_unique, insert_user, SqliteStore, USER_COLUMNS};
-use super::{NewUser, Store, StoreError, StoreResult, User};
+use super::{NewUser, StoreError, StoreResult, User, UserStore};
 use crate::auth::scopes::Role;
 
 fn parse_role(stored: &str) -> StoreResult<Role> {

@@ -346,7 +346,8 @@ mod tests {
 
     use super::super::sqlite::SqliteStore;
     use super::super::{
-        ClientToken, NewClientToken, NewSession, NewUser, Session, Store, User, UserUpdate,
+        ClientToken, ClientTokenStore, NewClientToken, NewSession, NewUser, Session, SessionStore,
+        User, UserStore, UserUpdate,
     };
     use crate::auth::scopes::Role;
 
