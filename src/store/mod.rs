@@ -16,10 +16,6 @@ mod postgres_accounts;
 mod postgres_library;
 mod sessions;
 mod sqlite;
-mod sqlite_accounts;
-mod sqlite_cache;
-mod sqlite_library;
-mod sqlite_reader;
 mod users;
 
 use std::sync::Arc;

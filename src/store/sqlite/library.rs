@@ -3,17 +3,15 @@
 //! Transactions that read before they write begin with `BEGIN IMMEDIATE`, as in the rest of
 //! the SQLite backend.
 
-mod collections;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::library::{
+use super::{collections, SqliteStore};
+use crate::store::library::{
     conflict_with, is_foreign_key_violation, platform_in_use, saved_on_platform, slug_taken,
     FIRMWARE_COLUMNS, FIRMWARE_FILE_NAME_TAKEN, PLATFORM_COLUMNS, ROM_COLUMNS, ROM_FILE_NAME_TAKEN,
 };
-use super::sqlite::SqliteStore;
-use super::{
+use crate::store::{
     Collection, CollectionFields, Firmware, FirmwareFields, LibraryStore, Page, Platform,
     PlatformFields, PlatformRemoval, Rom, RomFields, RomPage, RomProps, Saved, StoreResult,
 };

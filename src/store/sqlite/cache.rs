@@ -21,7 +21,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{ClientToken, Session, User};
+use crate::store::{ClientToken, Session, User};
 
 /// The WAL index starts with two copies of a 48-byte header; a writer updates the second copy
 /// first, so a reader that finds both equal has not caught a write half-way.
