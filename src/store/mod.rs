@@ -1,9 +1,10 @@
 //! The storage traits, their records, and the choice of backend from the database URL.
 //!
 //! Handlers and services call named operations on `Arc<dyn Store>`, declared one trait per
-//! resource next to that resource's records. Each backend keeps its own SQL dialect and
-//! migrations (`migrations/sqlite`, `migrations/postgres`). Every method is one unit of work:
-//! a method that writes more than once does so in one transaction.
+//! resource next to that resource's records. Each backend implements them in a folder of its
+//! own, one file per resource, with its own SQL dialect and migrations (`migrations/sqlite`,
+//! `migrations/postgres`). Every method is one unit of work: a method that writes more than
+//! once does so in one transaction.
 
 mod accounts;
 mod client_tokens;
@@ -12,8 +13,6 @@ mod identities;
 mod library;
 mod oauth_grants;
 mod postgres;
-mod postgres_accounts;
-mod postgres_library;
 mod sessions;
 mod sqlite;
 mod users;

@@ -4,17 +4,15 @@
 //! it, so no ROM can be added to it meanwhile, and saving a collection locks the ROMs it
 //! names, so none of them can vanish before the transaction commits.
 
-mod collections;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::library::{
+use super::{collections, PostgresStore};
+use crate::store::library::{
     conflict_with, is_foreign_key_violation, platform_in_use, saved_on_platform, slug_taken,
     FIRMWARE_COLUMNS, FIRMWARE_FILE_NAME_TAKEN, PLATFORM_COLUMNS, ROM_COLUMNS, ROM_FILE_NAME_TAKEN,
 };
-use super::postgres::PostgresStore;
-use super::{
+use crate::store::{
     Collection, CollectionFields, Firmware, FirmwareFields, LibraryStore, Page, Platform,
     PlatformFields, PlatformRemoval, Rom, RomFields, RomPage, RomProps, Saved, StoreResult,
 };

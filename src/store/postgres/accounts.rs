@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::accounts::{
-    AccountStore, NewInvite, NewPasswordReset, PasswordResetRequest, PendingInvite, Registration,
-};
-use super::postgres::{conflict_on_unique, insert_user, PostgresStore, USER_COLUMNS};
-use super::{NewUser, StoreError, StoreResult, User, UserStore};
+use super::{conflict_on_unique, insert_user, PostgresStore, USER_COLUMNS};
 use crate::auth::scopes::Role;
+use crate::store::{
+    AccountStore, NewInvite, NewPasswordReset, NewUser, PasswordResetRequest, PendingInvite,
+    Registration, StoreError, StoreResult, User, UserStore,
+};
 
 fn parse_role(stored: &str) -> StoreResult<Role> {
     stored
