@@ -58,8 +58,10 @@ pub struct PasswordResetRequest {
     pub client_address: Option<String>,
 }
 
+/// Invite links, password-reset links and forgotten-password requests.
 #[async_trait]
 pub trait AccountStore {
+    /// Stores a new invite; only the hash of its token is kept.
     async fn create_invite(&self, invite: NewInvite) -> StoreResult<()>;
 
     /// The invite with this token hash, if it is unused and has not expired by `now`.

@@ -22,6 +22,7 @@ pub struct ClientToken {
 }
 
 impl ClientToken {
+    /// Whether the token has no expiry or has not reached it at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_none_or(|expires_at| expires_at > now)
     }

@@ -108,6 +108,7 @@ pub trait DeviceStore {
     /// The user's devices, newest first.
     async fn list_devices(&self, user_id: i64) -> StoreResult<Vec<Device>>;
 
+    /// The user's device with this id; another user's device is `None`, as a missing one.
     async fn find_device(&self, user_id: i64, id: &str) -> StoreResult<Option<Device>>;
 
     /// Changes the user's device; `None` when the user has no such device.
@@ -122,6 +123,7 @@ pub trait DeviceStore {
     /// Deletes the user's device and every token bound to it.
     async fn delete_device(&self, user_id: i64, id: &str) -> StoreResult<bool>;
 
+    /// Stores a new pending device authorization request.
     async fn create_device_auth(&self, request: NewDeviceAuthRequest) -> StoreResult<()>;
 
     /// The request with this user code, whatever its state.

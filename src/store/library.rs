@@ -228,8 +228,10 @@ pub trait LibraryStore: Send + Sync + 'static {
     /// Creates a platform; a taken slug is a conflict.
     async fn create_platform(&self, fields: PlatformFields) -> StoreResult<Platform>;
 
+    /// One page of platforms, in id order.
     async fn list_platforms(&self, page: Page) -> StoreResult<Vec<Platform>>;
 
+    /// The platform with this id.
     async fn find_platform(&self, id: i64) -> StoreResult<Option<Platform>>;
 
     /// Replaces a platform's fields; `None` when there is no such platform, a conflict when
@@ -253,6 +255,7 @@ pub trait LibraryStore: Send + Sync + 'static {
     /// One page of ROMs, of one platform when `platform_id` is given.
     async fn list_roms(&self, platform_id: Option<i64>, page: Page) -> StoreResult<RomPage>;
 
+    /// The ROM with this id.
     async fn find_rom(&self, id: i64) -> StoreResult<Option<Rom>>;
 
     /// Replaces a ROM's fields; a file name taken on the platform is a conflict.
@@ -316,6 +319,7 @@ pub trait LibraryStore: Send + Sync + 'static {
         page: Page,
     ) -> StoreResult<Vec<Firmware>>;
 
+    /// The firmware file with this id.
     async fn find_firmware(&self, id: i64) -> StoreResult<Option<Firmware>>;
 
     /// Replaces a firmware file's fields; a file name taken on the platform is a conflict.
@@ -325,6 +329,7 @@ pub trait LibraryStore: Send + Sync + 'static {
         fields: FirmwareFields,
     ) -> StoreResult<Saved<Firmware>>;
 
+    /// Deletes a firmware file; `false` when there is no such file.
     async fn delete_firmware(&self, id: i64) -> StoreResult<bool>;
 
     /// Deletes client tokens whose expiry has passed; returns how many.

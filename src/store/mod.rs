@@ -46,6 +46,7 @@ pub use users::{NewUser, User, UserStore, UserUpdate};
 /// The ways a store operation can fail, as the API needs to tell them apart.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The record the operation needs does not exist.
     #[error("record not found")]
     NotFound,
     /// A uniqueness rule or a rule on the data's state was broken; the text is for users.
@@ -54,12 +55,15 @@ pub enum StoreError {
     /// A per-user limit (such as the number of active tokens) would be exceeded.
     #[error("limit reached: {0}")]
     LimitReached(String),
+    /// The database failed or refused the statement.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Anything else, such as a stored value that cannot be read back.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
+/// What every store operation returns.
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps, as named operations.
@@ -88,6 +92,7 @@ pub trait Store:
     /// Concurrent callers with different candidates all get the one value that won.
     async fn setting_or_insert(&self, name: &str, candidate: &str) -> StoreResult<String>;
 
+    /// How many users exist; zero means first-run setup is still open.
     async fn count_users(&self) -> StoreResult<i64>;
 }
 

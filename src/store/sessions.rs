@@ -38,6 +38,7 @@ impl fmt::Debug for Session {
 }
 
 impl Session {
+    /// Whether the idle or the absolute lifetime has run out at `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         now >= self.idle_expires_at || now >= self.absolute_expires_at
     }
@@ -59,6 +60,7 @@ pub struct NewSession {
 /// Browser sessions with their idle and absolute expiry.
 #[async_trait]
 pub trait SessionStore {
+    /// Stores a new session; only the hash of its cookie value is kept.
     async fn create_session(&self, session: NewSession) -> StoreResult<Session>;
 
     /// Finds a session with its user by the hash of the cookie value.
@@ -72,6 +74,7 @@ pub trait SessionStore {
         idle_expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
+    /// Ends one session, as logout does.
     async fn delete_session(&self, session_id: i64) -> StoreResult<()>;
 
     /// The user's sessions that have not expired, newest first.

@@ -8,7 +8,7 @@ use std::fmt;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 use crate::auth::scopes::Role;
 
 impl TryFrom<String> for Role {
@@ -17,6 +17,13 @@ impl TryFrom<String> for Role {
     fn try_from(name: String) -> Result<Self, Self::Error> {
         name.parse()
     }
+}
+
+/// Reads a role name stored in a row that is not a whole user, such as an invite's.
+pub(super) fn parse_stored_role(stored: &str) -> StoreResult<Role> {
+    stored
+        .parse()
+        .map_err(|error: String| StoreError::Other(anyhow::anyhow!(error)))
 }
 
 /// A stored user account.
@@ -103,6 +110,7 @@ pub trait UserStore {
     /// Returns `None` when some user already exists.
     async fn create_first_user(&self, user: NewUser) -> StoreResult<Option<User>>;
 
+    /// The user with this id, enabled or not.
     async fn find_user(&self, id: i64) -> StoreResult<Option<User>>;
 
     /// Looks a user up by username, which is stored lower-case.
@@ -111,6 +119,7 @@ pub trait UserStore {
     /// The user with this email address, compared case-insensitively.
     async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
 
+    /// Every user, in id order.
     async fn list_users(&self) -> StoreResult<Vec<User>>;
 
     /// Applies the changes, revoking what [`UserUpdate::ends_sessions`] and

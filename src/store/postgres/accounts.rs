@@ -8,17 +8,11 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{conflict_on_unique, insert_user, PostgresStore, USER_COLUMNS};
-use crate::auth::scopes::Role;
+use crate::store::users::parse_stored_role;
 use crate::store::{
     AccountStore, NewInvite, NewPasswordReset, NewUser, PasswordResetRequest, PendingInvite,
     Registration, StoreError, StoreResult, User, UserStore,
 };
-
-fn parse_role(stored: &str) -> StoreResult<Role> {
-    stored
-        .parse()
-        .map_err(|error: String| StoreError::Other(anyhow::anyhow!(error)))
-}
 
 #[async_trait]
 impl AccountStore for PostgresStore {
@@ -59,7 +53,7 @@ impl AccountStore for PostgresStore {
         };
         Ok(Some(PendingInvite {
             id: row.try_get("id")?,
-            role: parse_role(row.try_get("role")?)?,
+            role: parse_stored_role(row.try_get("role")?)?,
             expires_at: row.try_get("expires_at")?,
             inviter,
         }))
@@ -89,7 +83,7 @@ impl AccountStore for PostgresStore {
             username: registration.username,
             email: registration.email,
             password_hash: registration.password_hash,
-            role: parse_role(&role)?,
+            role: parse_stored_role(&role)?,
         };
         let user = insert_user(&mut transaction, &new_user).await?;
         sqlx::query("UPDATE invites SET registered_user_id = $2 WHERE id = $1")
