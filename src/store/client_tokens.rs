@@ -127,4 +127,10 @@ pub trait ClientTokenStore {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> StoreResult<Exchange>;
+
+    /// Deletes client tokens whose expiry has passed; returns how many.
+    async fn delete_expired_client_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Deletes pairing codes whose expiry has passed; returns how many.
+    async fn delete_expired_pairing_codes(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -156,4 +156,9 @@ pub trait DeviceStore {
         now: DateTime<Utc>,
         min_interval: chrono::Duration,
     ) -> StoreResult<DevicePoll>;
+
+    /// Deletes device-authorization requests that expired, were denied or were completed;
+    /// returns how many. An approved request stays until it expires, so the device can
+    /// still collect its token.
+    async fn delete_finished_device_auth_requests(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

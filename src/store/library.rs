@@ -331,17 +331,6 @@ pub trait LibraryStore: Send + Sync + 'static {
 
     /// Deletes a firmware file; `false` when there is no such file.
     async fn delete_firmware(&self, id: i64) -> StoreResult<bool>;
-
-    /// Deletes client tokens whose expiry has passed; returns how many.
-    async fn delete_expired_client_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64>;
-
-    /// Deletes pairing codes whose expiry has passed; returns how many.
-    async fn delete_expired_pairing_codes(&self, now: DateTime<Utc>) -> StoreResult<u64>;
-
-    /// Deletes device-authorization requests that expired, were denied or were completed;
-    /// returns how many. An approved request stays until it expires, so the device can
-    /// still collect its token.
-    async fn delete_finished_device_auth_requests(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 #[cfg(test)]

@@ -229,4 +229,22 @@ impl ClientTokenStore for PostgresStore {
         transaction.commit().await?;
         Ok(Exchange::Exchanged(token))
     }
+
+    async fn delete_expired_client_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "DELETE FROM client_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn delete_expired_pairing_codes(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM pairing_codes WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
 }

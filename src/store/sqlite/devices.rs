@@ -324,4 +324,15 @@ impl DeviceStore for SqliteStore {
         transaction.commit().await?;
         Ok(poll)
     }
+
+    async fn delete_finished_device_auth_requests(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "DELETE FROM device_auth_requests \
+             WHERE expires_at <= $1 OR status IN ('denied', 'completed')",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
 }

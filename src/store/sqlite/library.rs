@@ -327,33 +327,4 @@ impl LibraryStore for SqliteStore {
             .await?;
         Ok(result.rows_affected() > 0)
     }
-
-    async fn delete_expired_client_tokens(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let result = sqlx::query(
-            "DELETE FROM client_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
-    }
-
-    async fn delete_expired_pairing_codes(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let result = sqlx::query("DELETE FROM pairing_codes WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected())
-    }
-
-    async fn delete_finished_device_auth_requests(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let result = sqlx::query(
-            "DELETE FROM device_auth_requests \
-             WHERE expires_at <= $1 OR status IN ('denied', 'completed')",
-        )
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
-    }
 }
