@@ -12,6 +12,7 @@ pub mod keys;
 pub mod link_token;
 pub mod middleware;
 pub mod password;
+mod resolve;
 pub mod scopes;
 pub mod session;
 pub mod throttle;
