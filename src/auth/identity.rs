@@ -123,7 +123,7 @@ impl Refusal {
     pub fn to_error(&self) -> ApiError {
         match self.retry_after_secs {
             Some(retry_after_secs) => ApiError::TooManyRequests {
-                detail: "Too many failed attempts; try again later".to_owned(),
+                detail: self.detail.to_owned(),
                 retry_after_secs,
             },
             None => ApiError::Unauthorized {

@@ -15,8 +15,11 @@ use tracing::Instrument;
 
 use crate::error::ApiError;
 
-/// How many password checks may wait for a free core, per core.
-const WAITING_PER_CORE: usize = 32;
+/// How many password checks may wait for a free core, per core; more are refused with 429.
+pub const WAITING_PER_CORE: usize = 32;
+
+/// The `detail` of a password check refused because the queue is full.
+pub const QUEUE_FULL_DETAIL: &str = "Too many password checks in progress; try again shortly";
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Debug, PartialEq, Eq)]
@@ -145,7 +148,7 @@ impl PasswordHasher {
         self.admitted.clone().try_acquire_owned().map_err(|_| {
             tracing::warn!("password checks are queueing up; refusing more until some finish");
             ApiError::TooManyRequests {
-                detail: "Too many password checks in progress; try again shortly".to_owned(),
+                detail: QUEUE_FULL_DETAIL.to_owned(),
                 retry_after_secs: 1,
             }
         })

@@ -15,9 +15,10 @@ use super::basic::{cache_key, check_password, PasswordFailure};
 use super::client_token::client_token_hash;
 use super::credentials::Presented;
 use super::identity::{ClientTokenRef, CredentialKind, Identity, Outcome, Refusal, SessionRef};
+use super::password::QUEUE_FULL_DETAIL;
 use super::scopes::{ScopeSet, READ_SCOPES};
 use super::session::hash_session_cookie;
-use crate::error::Challenge;
+use crate::error::{ApiError, Challenge};
 use crate::state::AppState;
 
 /// A session is marked used at most this often, so that reads do not all become writes.
@@ -29,8 +30,9 @@ const TOKEN_TOUCH_INTERVAL_SECS: i64 = 60;
 /// Checks the presented credential against the store and the keys.
 ///
 /// A malformed, unknown, expired or revoked credential is refused, and an unknown session
-/// cookie leaves the caller anonymous. Only a check that could not run is
-/// [`Outcome::Failed`].
+/// cookie leaves the caller anonymous. Only a check that could not run (the store failing, or
+/// a full password-hashing queue) is [`Outcome::Failed`], so a bad credential never becomes a
+/// 5xx.
 pub(super) async fn resolve(state: &AppState, presented: &Presented, address: IpAddr) -> Outcome {
     let result = match presented {
         Presented::None => Ok(anonymous(state, false)),
@@ -119,7 +121,17 @@ async fn resolve_basic(
         Err(PasswordFailure::Disabled) => Refusal::new("Disabled user", Challenge::Basic),
         Err(PasswordFailure::Throttled { retry_after_secs }) => Refusal {
             retry_after_secs: Some(retry_after_secs),
-            ..Refusal::new("Too many failed attempts", Challenge::Basic)
+            ..Refusal::new(
+                "Too many failed attempts; try again later",
+                Challenge::Basic,
+            )
+        },
+        // A full hashing queue sheds the request with 429, as login and the token endpoint do.
+        Err(PasswordFailure::Unavailable(ApiError::TooManyRequests {
+            retry_after_secs, ..
+        })) => Refusal {
+            retry_after_secs: Some(retry_after_secs),
+            ..Refusal::new(QUEUE_FULL_DETAIL, Challenge::Basic)
         },
         Err(PasswordFailure::Unavailable(error)) => return Err(anyhow::anyhow!("{error}")),
     };

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use base64::Engine;
 use chrono::Utc;
+use romm_server::auth::password::{QUEUE_FULL_DETAIL, WAITING_PER_CORE};
 use romm_server::auth::scopes::Role;
 use romm_server::store::UserUpdate;
 use secrecy::SecretString;
@@ -30,6 +31,7 @@ on_both_backends!(
     failures_from_one_address_are_limited_even_with_the_right_password,
     failures_for_one_username_are_limited_from_every_address,
     login_failures_count_toward_the_basic_limit,
+    a_flood_past_the_hashing_queue_is_shed_with_429_and_never_5xx,
 );
 
 const ME: &str = "/api/users/me";
@@ -418,4 +420,37 @@ async fn login_failures_count_toward_the_basic_limit(app: TestApp) {
         .basic("vera", PASSWORD)
         .build();
     assert_throttled(&app.send_from(login, attacker).await);
+}
+
+/// Password checks beyond what the hashing pool admits are refused at once (SPEC §9). Each
+/// request comes from its own address with its own unknown username, so no failure limit
+/// applies and every one of them would need a hash.
+async fn a_flood_past_the_hashing_queue_is_shed_with_429_and_never_5xx(app: TestApp) {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let flood = cores * (WAITING_PER_CORE + 1) + 64;
+
+    let requests = (0..flood).map(|index| {
+        let [_, _, high, low] = u32::try_from(index).unwrap().to_be_bytes();
+        let peer = SocketAddr::from(([10, 0, high, low], 40_000));
+        let request = RequestBuilder::get(ME)
+            .basic(&format!("nobody{index}"), "not the password")
+            .build();
+        app.send_from(request, peer)
+    });
+    let responses = futures::future::join_all(requests).await;
+
+    let mut shed = 0;
+    for response in &responses {
+        if response.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_throttled(response);
+            assert_eq!(response.detail(), QUEUE_FULL_DETAIL);
+            shed += 1;
+        } else {
+            assert_basic_challenge(response);
+        }
+    }
+    assert!(
+        shed > 0,
+        "none of {flood} concurrent password checks was shed"
+    );
 }
