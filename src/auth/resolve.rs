@@ -30,9 +30,9 @@ const TOKEN_TOUCH_INTERVAL_SECS: i64 = 60;
 /// Checks the presented credential against the store and the keys.
 ///
 /// A malformed, unknown, expired or revoked credential is refused, and an unknown session
-/// cookie leaves the caller anonymous. Only a check that could not run (the store failing, or
-/// a full password-hashing queue) is [`Outcome::Failed`], so a bad credential never becomes a
-/// 5xx.
+/// cookie leaves the caller anonymous; a full password-hashing queue is refused with 429.
+/// Only a check that could not run, such as one the store failed, is [`Outcome::Failed`], so a
+/// bad credential never becomes a 5xx.
 pub(super) async fn resolve(state: &AppState, presented: &Presented, address: IpAddr) -> Outcome {
     let result = match presented {
         Presented::None => Ok(anonymous(state, false)),
